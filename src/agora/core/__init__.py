@@ -1,0 +1,1 @@
+"""The pure core: money, ids, clocks, events and errors (standard library and msgspec only)."""

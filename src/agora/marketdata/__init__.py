@@ -1,0 +1,1 @@
+"""Market data: feeds, normalizers, the last-price cache and candles."""

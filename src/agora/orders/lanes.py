@@ -1,0 +1,290 @@
+"""Account lanes: every command for an account is applied serially, in memory, then committed.
+
+Each lane is one asyncio task owning the state of its accounts (an ``AccountBook``). It takes
+the commands queued for it, applies them one at a time, and hands the resulting batch to the
+``GroupCommitter``, which merges the batches of every lane waiting into one transaction. Replies
+(including refusals such as risk denials, whose events are recorded) are released only after that
+commit. If the commit fails, every command of the batch fails and the lane rebuilds its state from
+the store, so memory never runs ahead of what is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agora.core.clock import Clock
+from agora.core.errors import AgoraError, StorageError
+from agora.orders.book import AccountBook
+from agora.orders.commands import ApplyReport, CancelOrder, Command, PlaceOrder, ReplaceOrder
+from agora.orders.ports import LaneBatch, LaneSnapshot, LaneStore
+from agora.orders.snapshots import split_snapshot
+
+log = logging.getLogger(__name__)
+
+_Item = tuple[Command, "asyncio.Future[Any]"]
+
+
+@dataclass(frozen=True, slots=True)
+class LaneSettings:
+    """How many lanes, and how large a batch one lane may apply before it commits."""
+
+    lanes: int = 4
+    max_batch: int = 2_000
+
+
+class GroupCommitter:
+    """Merges the batches of all lanes that are waiting into one transaction."""
+
+    def __init__(self, store: LaneStore) -> None:
+        self._store = store
+        self._waiting: list[tuple[LaneBatch, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the commit loop."""
+        self._task = asyncio.create_task(self._run(), name="agora-group-commit")
+
+    async def stop(self) -> None:
+        """Stop after committing what is waiting."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._flush()
+
+    async def commit(self, batch: LaneBatch) -> None:
+        """Return once ``batch`` is durably committed (raise StorageError otherwise)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, future))
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        if not waiting:
+            return
+        try:
+            await self._store.commit(merge_batches([batch for batch, _ in waiting]))
+        except Exception as error:  # every lane waiting learns its batch is not durable
+            failure = error if isinstance(error, StorageError) else StorageError(str(error))
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for _, future in waiting:
+            if not future.done():
+                future.set_result(None)
+
+
+def merge_batches(batches: list[LaneBatch]) -> LaneBatch:
+    """Concatenate batches into one, summing balance deltas."""
+    if len(batches) == 1:
+        return batches[0]
+    merged = LaneBatch()
+    for batch in batches:
+        merged.accounts.extend(batch.accounts)
+        merged.orders.extend(batch.orders)
+        merged.fills.extend(batch.fills)
+        merged.transfers.extend(batch.transfers)
+        merged.holds.extend(batch.holds)
+        merged.events.extend(batch.events)
+        for account, (posted, pending) in batch.balance_deltas.items():
+            old_posted, old_pending = merged.balance_deltas.get(account, (0, 0))
+            merged.balance_deltas[account] = (old_posted + posted, old_pending + pending)
+    return merged
+
+
+class Lane:
+    """One serial lane: a queue, a task and the book of its accounts."""
+
+    def __init__(
+        self,
+        index: int,
+        book: AccountBook,
+        store: LaneStore,
+        committer: GroupCommitter,
+        clock: Clock,
+        settings: LaneSettings,
+    ) -> None:
+        self.index = index
+        self.book = book
+        self._store = store
+        self._committer = committer
+        self._clock = clock
+        self._settings = settings
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the lane's task."""
+        self._task = asyncio.create_task(self._run(), name=f"agora-lane-{self.index}")
+
+    async def stop(self) -> None:
+        """Finish every queued command, commit, then stop."""
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+
+    def submit(self, command: Command) -> asyncio.Future[Any]:
+        """Queue a command; the future resolves after its effects are committed."""
+        if self._task is None:
+            raise StorageError("the order service is not running", code="service_unavailable")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((command, future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            items, stopping = await self._take()
+            if items:
+                await self._process(items)
+            if stopping:
+                return
+
+    async def _take(self) -> tuple[list[_Item], bool]:
+        first = await self._queue.get()
+        if first is None:
+            return [], True
+        items = [first]
+        while len(items) < self._settings.max_batch and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                return items, True
+            items.append(item)
+        return items, False
+
+    async def _process(self, items: list[_Item]) -> None:
+        await self._prefetch(items)
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        for command, future in items:
+            try:
+                outcomes.append((future, True, self.book.handle(command, self._clock.now())))
+            except AgoraError as refusal:
+                outcomes.append((future, False, refusal))
+            except Exception:  # a bug mid-command: memory may be torn, so drop the whole batch
+                log.exception("lane %d: command failed unexpectedly; reloading", self.index)
+                await self._abandon(items, StorageError("internal error; nothing was done"))
+                return
+        batch = self.book.take_changes()
+        try:
+            if not batch.is_empty():
+                await self._committer.commit(batch)
+        except StorageError as error:
+            await self._abandon(items, error)
+            return
+        for future, ok, value in outcomes:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    async def _abandon(self, items: list[_Item], error: AgoraError) -> None:
+        for _, future in items:
+            if not future.done():
+                future.set_exception(error)
+        self.book.take_changes()
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Rebuild this lane's state from the store, retrying while the store is down."""
+        delay = 0.05
+        while True:
+            try:
+                snapshot = await self._store.load_snapshot()
+            except StorageError:
+                log.warning("lane %d: store unavailable; retrying in %.2fs", self.index, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            self.book.reset()
+            self.book.restore(split_snapshot(snapshot, self.owns))
+            return
+
+    def owns(self, account_id: str) -> bool:
+        """Whether an account belongs to this lane."""
+        return lane_of(account_id, self._settings.lanes) == self.index
+
+    async def _prefetch(self, items: list[_Item]) -> None:
+        """Load orders a command refers to that are no longer in memory."""
+        for command, _ in items:
+            order_id = self._referenced_order(command)
+            if order_id is not None and order_id not in self.book.orders:
+                order = await self._store.get_order(order_id)
+                if order is not None:
+                    self.book.orders[order_id] = order
+
+    def _referenced_order(self, command: Command) -> str | None:
+        if isinstance(command, CancelOrder | ReplaceOrder):
+            return command.order_id
+        if isinstance(command, ApplyReport):
+            return command.report.order_id
+        if isinstance(command, PlaceOrder) and command.client_order_id is not None:
+            state = self.book.accounts.get(command.account_id)
+            return state.client_order_ids.get(command.client_order_id) if state else None
+        return None
+
+
+def lane_of(account_id: str, lanes: int) -> int:
+    """The lane an account belongs to (stable across processes)."""
+    return zlib.crc32(account_id.encode()) % lanes
+
+
+class OrderService:
+    """Routes every command to its account's lane and answers after the commit."""
+
+    def __init__(
+        self,
+        *,
+        store: LaneStore,
+        make_book: Callable[[], AccountBook],
+        clock: Clock,
+        settings: LaneSettings | None = None,
+    ) -> None:
+        self.settings = settings or LaneSettings()
+        self._store = store
+        self._committer = GroupCommitter(store)
+        self.lanes = [
+            Lane(i, make_book(), store, self._committer, clock, self.settings)
+            for i in range(self.settings.lanes)
+        ]
+
+    async def start(self) -> None:
+        """Rebuild every lane from the store and start them."""
+        snapshot: LaneSnapshot = await self._store.load_snapshot()
+        for lane in self.lanes:
+            lane.book.restore(split_snapshot(snapshot, lane.owns))
+        self._committer.start()
+        for lane in self.lanes:
+            lane.start()
+
+    async def stop(self) -> None:
+        """Drain every lane, commit, and stop."""
+        await asyncio.gather(*(lane.stop() for lane in self.lanes))
+        await self._committer.stop()
+
+    async def execute(self, command: Command) -> Any:
+        """Apply a command in its account's lane; return its result after the commit."""
+        return await self.submit(command)
+
+    def submit(self, command: Command) -> asyncio.Future[Any]:
+        """Queue a command in its lane and return the future of its result."""
+        return self.lanes[lane_of(command.account_id, self.settings.lanes)].submit(command)
+
+    def lane_for(self, account_id: str) -> Lane:
+        """Return the lane that owns ``account_id``."""
+        return self.lanes[lane_of(account_id, self.settings.lanes)]

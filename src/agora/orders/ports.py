@@ -1,0 +1,102 @@
+"""Ports the order service owns: what its lanes need from storage and from market data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agora.core.events import Event
+from agora.ledger import Hold, Transfer
+from agora.orders.model import Order
+from agora.risk.types import PriceQuote, RiskLimits, TradingState
+
+
+@dataclass(slots=True, kw_only=True)
+class AccountRecord:
+    """An account's stored settings."""
+
+    account_id: str
+    currency: str
+    trading_state: TradingState
+    limits: RiskLimits | None  # None: the platform defaults
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillRecord:
+    """One execution, stored once by fill id."""
+
+    fill_id: str
+    order_id: str
+    account_id: str
+    symbol: str
+    side: str
+    qty: int
+    price: int
+    fee_cents: int
+    cash_cents: int
+    timestamp: str
+
+
+@dataclass(slots=True, kw_only=True)
+class LaneBatch:
+    """Everything one group commit writes, in one transaction."""
+
+    accounts: list[AccountRecord] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    balance_deltas: dict[str, tuple[int, int]] = field(default_factory=dict)
+    holds: list[Hold] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """Whether there is nothing to write."""
+        return not (self.accounts or self.orders or self.fills or self.transfers or self.events)
+
+
+@dataclass(slots=True, kw_only=True)
+class LaneSnapshot:
+    """What lanes rebuild their state from on start."""
+
+    accounts: list[AccountRecord]
+    balances: dict[str, int]
+    open_holds: list[Hold]
+    open_orders: list[Order]
+    client_order_ids: dict[tuple[str, str], str]  # (account id, client order id) → order id
+    client_transfers: list[Transfer]  # deposits and withdrawals, for idempotent retries
+
+
+class LaneStore(Protocol):
+    """Durable storage for the account lanes."""
+
+    async def commit(self, batch: LaneBatch) -> None:
+        """Write the whole batch in one transaction, or nothing (raise StorageError)."""
+        ...
+
+    async def load_snapshot(self) -> LaneSnapshot:
+        """Read what the lanes need to rebuild their in-memory state."""
+        ...
+
+    async def get_order(self, order_id: str) -> Order | None:
+        """Read one order (any status), or None."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+class PriceSource(Protocol):
+    """The last-price cache as the risk checks see it."""
+
+    def quote(self, symbol: str) -> PriceQuote | None:
+        """Return the last price for ``symbol``, or None when there is none."""
+        ...
+
+
+class PlatformControls:
+    """Platform-wide trading state and default limits, shared by every lane in a process."""
+
+    def __init__(self, *, limits: RiskLimits | None = None) -> None:
+        self.trading_state = TradingState.ACTIVE
+        self.default_limits = limits or RiskLimits()

@@ -1,0 +1,455 @@
+"""Order handlers of the account book: place, cancel, replace and execution reports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from agora.core.errors import ConflictError, RiskDeniedError, ValidationError
+from agora.core.events import EventType
+from agora.core.instruments import Instrument
+from agora.ledger import customer_cash, customer_shares, parse_ledger_account
+from agora.orders import settlement
+from agora.orders.commands import ApplyReport, CancelOrder, PlaceOrder, ReplaceOrder
+from agora.orders.model import Order, OrderType, Report, ReportKind, Side, Status, TimeInForce
+from agora.orders.state import AccountState
+from agora.orders.views import order_payload
+from agora.risk import OrderIntent, PriceQuote, RecentOrder, RiskContext, RiskLimits
+from agora.risk.reservation import cash_needed, reserve_price
+from agora.risk.types import ReasonCode
+
+if TYPE_CHECKING:
+    from agora.orders.book import AccountBook
+
+_PRICED = {
+    OrderType.MARKET: (False, False),
+    OrderType.LIMIT: (True, False),
+    OrderType.STOP: (False, True),
+    OrderType.STOP_LIMIT: (True, True),
+}
+_VENUE_REPORTS = frozenset(ReportKind) - {ReportKind.CANCEL_REQUESTED, ReportKind.REPLACE_REQUESTED}
+
+
+def validate_shape(
+    instrument: Instrument,
+    order_type: OrderType,
+    tif: TimeInForce,
+    qty: int,
+    limit_price: int | None,
+    stop_price: int | None,
+) -> None:
+    """Check an order's fields agree with each other and with the instrument."""
+    if not instrument.tradable:
+        raise ValidationError(f"{instrument.symbol} is not tradable", code="symbol_not_tradable")
+    if qty <= 0 or qty % instrument.lot_size:
+        raise ValidationError("qty must be a positive whole number of lots", code="invalid_qty")
+    needs_limit, needs_stop = _PRICED[order_type]
+    for name, price, needed in (
+        ("limit_price", limit_price, needs_limit),
+        ("stop_price", stop_price, needs_stop),
+    ):
+        if needed and price is None:
+            raise ValidationError(f"a {order_type.value} order needs {name}", code="invalid_order")
+        if not needed and price is not None:
+            raise ValidationError(
+                f"a {order_type.value} order takes no {name}", code="invalid_order"
+            )
+        if price is not None and (price <= 0 or price % instrument.tick_size):
+            raise ValidationError(
+                f"{name} must be positive and on the tick grid", code="invalid_price"
+            )
+    if tif in (TimeInForce.OPG, TimeInForce.CLS) and order_type not in (
+        OrderType.MARKET,
+        OrderType.LIMIT,
+    ):
+        raise ValidationError(f"{tif.value} takes market or limit orders", code="invalid_order")
+
+
+def place(book: AccountBook, command: PlaceOrder, now: datetime) -> Order:
+    """Place an order: idempotency, validation, risk, hold, then the order and its events."""
+    state = book.account(command.account_id)
+    if command.client_order_id is not None:
+        first_id = state.client_order_ids.get(command.client_order_id)
+        if first_id is not None:
+            return _same_order(book.orders[first_id], command)
+    instrument = book.instruments.get(command.symbol)
+    validate_shape(
+        instrument,
+        command.order_type,
+        command.time_in_force,
+        command.qty,
+        command.limit_price,
+        command.stop_price,
+    )
+    intent = OrderIntent(
+        account_id=command.account_id,
+        symbol=command.symbol,
+        side=command.side.value,
+        order_type=command.order_type.value,
+        qty=command.qty,
+        qty_scale=instrument.qty_scale,
+        limit_price=command.limit_price,
+        stop_price=command.stop_price,
+        client_order_id=command.client_order_id,
+    )
+    order = Order(
+        order_id=book.ids.new("ord"),
+        account_id=command.account_id,
+        client_order_id=command.client_order_id,
+        symbol=command.symbol,
+        side=command.side,
+        order_type=command.order_type,
+        time_in_force=command.time_in_force,
+        qty=command.qty,
+        qty_scale=instrument.qty_scale,
+        limit_price=command.limit_price,
+        stop_price=command.stop_price,
+        reserve_price=None,
+        created_at=now,
+        updated_at=now,
+    )
+    _admit(book, state, intent, order, now, command.correlation_id)
+    if command.client_order_id is not None:
+        state.client_order_ids[command.client_order_id] = order.order_id
+    book.emit(
+        EventType.ORDER_SUBMITTED,
+        order.account_id,
+        command.correlation_id,
+        order_payload(order),
+        now,
+    )
+    return order
+
+
+def _same_order(first: Order, command: PlaceOrder) -> Order:
+    """Return the first order for a client id, or refuse a reuse with other fields."""
+    same = (
+        first.symbol,
+        first.side,
+        first.order_type,
+        first.time_in_force,
+        first.limit_price,
+        first.stop_price,
+    ) == (
+        command.symbol,
+        command.side,
+        command.order_type,
+        command.time_in_force,
+        command.limit_price,
+        command.stop_price,
+    ) and (first.qty == command.qty or first.replaces is not None)
+    if not same:
+        raise ConflictError(
+            "client_order_id already used for another order", code="client_order_id_conflict"
+        )
+    return first
+
+
+def _admit(
+    book: AccountBook,
+    state: AccountState,
+    intent: OrderIntent,
+    order: Order,
+    now: datetime,
+    correlation_id: str | None,
+    replacing: Order | None = None,
+) -> None:
+    """Run the risk rules, reserve the hold and record the order; raise on denial."""
+    limits = state.limits(book.platform.default_limits)
+    state.forget_before(now, limits)
+    quote = book.prices.quote(intent.symbol)
+    context = _context(book, state, intent, limits, quote, now, replacing)
+    denial = book.risk.check(intent, context)
+    if denial is None:
+        price = reserve_price(intent, quote.price if quote else None, limits.price_collar_bps)
+        order.reserve_price = price if intent.side == "buy" else None
+        need = _need(order, price)
+        freed = replacing.hold_remaining if replacing is not None else 0
+        available = context.cash_available if intent.side == "buy" else context.shares_available
+        if need > available:  # the ledger's last word, should a rule ever let it through
+            denial_code = (
+                ReasonCode.INSUFFICIENT_BUYING_POWER
+                if intent.side == "buy"
+                else ReasonCode.INSUFFICIENT_SHARES
+            )
+            raise _deny(
+                book,
+                order,
+                now,
+                correlation_id,
+                "buying_power",
+                denial_code,
+                "not enough available",
+            )
+        settlement.reserve(book.ledger, order, max(0, need - freed), now)
+        order.replace_base_filled = replacing.filled_qty if replacing is not None else 0
+        book.touch(order)
+        recent = RecentOrder(
+            symbol=intent.symbol,
+            side=intent.side,
+            qty=intent.qty,
+            limit_price=intent.limit_price,
+            stop_price=intent.stop_price,
+            client_order_id=intent.client_order_id,
+            at=now,
+        )
+        state.remember(order.order_id, recent, limits)
+        state.holdings.add(order.symbol)
+        return
+    raise _deny(book, order, now, correlation_id, denial.rule, denial.code, denial.message)
+
+
+def _deny(
+    book: AccountBook,
+    order: Order,
+    now: datetime,
+    correlation_id: str | None,
+    rule: str,
+    code: str,
+    message: str,
+) -> RiskDeniedError:
+    payload = order_payload(order)
+    payload["status"] = Status.REJECTED.value
+    payload["reject_reason"] = str(code)
+    payload["rule"] = rule
+    book.emit(EventType.ORDER_DENIED, order.account_id, correlation_id, payload, now)
+    return RiskDeniedError(message, code=str(code), rule=rule)
+
+
+def _need(order: Order, price: int | None) -> int:
+    """What the order must reserve: cents for a buy, shares for a sell."""
+    if order.side is Side.SELL:
+        return order.qty
+    assert price is not None  # price_freshness denies before a buy without a price gets here
+    return cash_needed(order.qty, order.qty_scale, price)
+
+
+def _context(
+    book: AccountBook,
+    state: AccountState,
+    intent: OrderIntent,
+    limits: RiskLimits,
+    quote: PriceQuote | None,
+    now: datetime,
+    replacing: Order | None,
+) -> RiskContext:
+    account_id = state.record.account_id
+    cash = customer_cash(account_id, state.record.currency)
+    shares = customer_shares(account_id, intent.symbol)
+    freed = replacing.hold_remaining if replacing is not None else 0
+    open_buys = sum(
+        o.leaves_qty
+        for o in state.open_orders.values()
+        if o.symbol == intent.symbol and o.side is Side.BUY and o is not replacing
+    )
+    recent = [
+        r for order_id, r in state.recent if replacing is None or order_id != replacing.order_id
+    ]
+    return RiskContext(
+        now=now,
+        limits=limits,
+        account_state=state.record.trading_state,
+        platform_state=book.platform.trading_state,
+        cash_available=book.ledger.available(cash) + (freed if intent.side == "buy" else 0),
+        shares_available=book.ledger.available(shares) + (freed if intent.side == "sell" else 0),
+        position_qty=book.ledger.posted(shares),
+        open_buy_qty=open_buys,
+        equity_cents=equity(book, state, now, limits),
+        last_price=quote,
+        recent_orders=recent,
+        recent_order_times=state.order_times,
+    )
+
+
+def equity(book: AccountBook, state: AccountState, now: datetime, limits: RiskLimits) -> int | None:
+    """Cash plus holdings at fresh last prices; None when a held name has no fresh price."""
+    account_id = state.record.account_id
+    total = book.ledger.posted(customer_cash(account_id, state.record.currency))
+    max_age = timedelta(milliseconds=limits.price_max_age_ms)
+    for symbol in state.holdings:
+        qty = book.ledger.posted(customer_shares(account_id, symbol))
+        if qty == 0:
+            continue
+        quote = book.prices.quote(symbol)
+        if quote is None or now - quote.as_of > max_age:
+            return None
+        total += settlement.cash_value(qty, book.instruments.get(symbol).qty_scale, quote.price)
+    return total
+
+
+def note_holding(book: AccountBook, ledger_account: str) -> None:
+    """Track that an account holds (or held) shares of a symbol, for equity."""
+    kind, owner, asset = parse_ledger_account(ledger_account)
+    if kind == "customer_shares" and owner in book.accounts:
+        book.accounts[owner].holdings.add(asset)
+
+
+def cancel(book: AccountBook, command: CancelOrder, now: datetime) -> Order:
+    """Ask for an order's cancel; an order Agora still queues is canceled at once."""
+    order = book.order_of(command.account_id, command.order_id)
+    if order.status is Status.PENDING_CANCEL:
+        return order
+    if order.is_final or order.status is Status.PENDING_REPLACE:
+        raise ConflictError(f"order is {order.status.value}", code="not_cancelable")
+    queued = order.status is Status.ACCEPTED
+    _apply(
+        book,
+        order,
+        Report(kind=ReportKind.CANCEL_REQUESTED, order_id=order.order_id, timestamp=now),
+        now,
+    )
+    if queued:
+        _apply(
+            book,
+            order,
+            Report(kind=ReportKind.CANCELED, order_id=order.order_id, timestamp=now),
+            now,
+        )
+    else:
+        book.emit(
+            EventType.ORDER_CANCEL_REQUESTED, order.account_id, None, order_payload(order), now
+        )
+    return order
+
+
+def replace(book: AccountBook, command: ReplaceOrder, now: datetime) -> Order:
+    """Replace a working order with a new one; the hold is re-sized when the venue confirms."""
+    old = book.order_of(command.account_id, command.order_id)
+    if old.is_final or old.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
+        raise ConflictError(f"order is {old.status.value}", code="not_replaceable")
+    state = book.account(command.account_id)
+    if command.client_order_id is not None and command.client_order_id in state.client_order_ids:
+        raise ConflictError("client_order_id already used", code="client_order_id_conflict")
+    instrument = book.instruments.get(old.symbol)
+    total = command.qty if command.qty is not None else old.qty
+    if total <= old.filled_qty:
+        raise ValidationError("qty must exceed what has already filled", code="invalid_qty")
+    limit = command.limit_price if command.limit_price is not None else old.limit_price
+    stop = command.stop_price if command.stop_price is not None else old.stop_price
+    tif = command.time_in_force or old.time_in_force
+    validate_shape(instrument, old.order_type, tif, total - old.filled_qty, limit, stop)
+    new = Order(
+        order_id=book.ids.new("ord"),
+        account_id=old.account_id,
+        client_order_id=command.client_order_id,
+        symbol=old.symbol,
+        side=old.side,
+        order_type=old.order_type,
+        time_in_force=tif,
+        qty=total - old.filled_qty,
+        qty_scale=old.qty_scale,
+        limit_price=limit,
+        stop_price=stop,
+        reserve_price=None,
+        created_at=now,
+        updated_at=now,
+        replaces=old.order_id,
+    )
+    intent = OrderIntent(
+        account_id=new.account_id,
+        symbol=new.symbol,
+        side=new.side.value,
+        order_type=new.order_type.value,
+        qty=new.qty,
+        qty_scale=new.qty_scale,
+        limit_price=limit,
+        stop_price=stop,
+        client_order_id=command.client_order_id,
+        replaces=old.order_id,
+    )
+    _admit(book, state, intent, new, now, None, replacing=old)
+    if command.client_order_id is not None:
+        state.client_order_ids[command.client_order_id] = new.order_id
+    _apply(
+        book,
+        old,
+        Report(kind=ReportKind.REPLACE_REQUESTED, order_id=old.order_id, timestamp=now),
+        now,
+    )
+    old.replaced_by = new.order_id
+    payload = order_payload(new)
+    payload["replaces_order"] = order_payload(old)
+    book.emit(EventType.ORDER_REPLACE_REQUESTED, new.account_id, None, payload, now)
+    return new
+
+
+def apply_report(book: AccountBook, command: ApplyReport, now: datetime) -> Order:
+    """Apply a venue's execution report, with its money effects and follow-ups."""
+    report = command.report
+    if report.kind not in _VENUE_REPORTS:
+        raise ValidationError(
+            f"{report.kind.value} is not an execution report", code="invalid_report"
+        )
+    order = book.order_of(command.account_id, report.order_id)
+    _apply(book, order, report, now)
+    return order
+
+
+def _apply(book: AccountBook, order: Order, report: Report, now: datetime) -> None:
+    """Apply a report to an order, settle it and emit its events."""
+    was_final = order.is_final
+    replacement = order.replaced_by  # a rejected replace clears it
+    if not order.apply(report):
+        return
+    if report.kind is ReportKind.FILL:
+        fill = settlement.settle_fill(
+            book.ledger, order, report, book.instruments.get(order.symbol)
+        )
+        book.record_fill(fill)
+        note_holding(book, customer_shares(order.account_id, order.symbol))
+        payload = order_payload(order)
+        payload["fill"] = settlement.fill_payload(fill, order.qty_scale)
+        book.emit(EventType.ORDER_FILLED, order.account_id, None, payload, now)
+    if order.is_final and not was_final:
+        settlement.release(book.ledger, order, now)
+    book.touch(order)
+    book.emit(
+        EventType.ORDER_UPDATED,
+        order.account_id,
+        None,
+        order_payload(order, report.kind.value),
+        now,
+    )
+    _follow_up(book, order, replacement, report, now)
+
+
+def _follow_up(
+    book: AccountBook, order: Order, new_id: str | None, report: Report, now: datetime
+) -> None:
+    """Carry a replace's outcome over to the replacement order."""
+    if new_id is None or new_id not in book.orders:
+        return
+    new = book.orders[new_id]
+    if new.status is not Status.PENDING_NEW:
+        return
+    if report.kind is ReportKind.REPLACED:
+        left = new.qty - (order.filled_qty - new.replace_base_filled)
+        settlement.resize_replacement(book.ledger, new, left, now)
+        kind = ReportKind.ACCEPTED if left > 0 else ReportKind.CANCELED
+        _apply(book, new, Report(kind=kind, order_id=new_id, timestamp=now, qty=max(left, 0)), now)
+    elif report.kind is ReportKind.REPLACE_REJECTED or order.status in (
+        Status.CANCELED,
+        Status.EXPIRED,
+        Status.REJECTED,
+    ):
+        reason = (
+            "replace_rejected"
+            if report.kind is ReportKind.REPLACE_REJECTED
+            else "replaced_order_closed"
+        )
+        _apply(
+            book,
+            new,
+            Report(kind=ReportKind.REJECTED, order_id=new_id, timestamp=now, reason=reason),
+            now,
+        )
+
+
+def open_order_needs(book: AccountBook) -> dict[str, int]:
+    """Map each open order's hold id to what it still needs (for ledger verify)."""
+    return {
+        o.hold_id: o.hold_remaining
+        for state in book.accounts.values()
+        for o in state.open_orders.values()
+        if o.hold_id is not None and o.hold_remaining > 0
+    }
