@@ -42,7 +42,7 @@ def serve(data_dir: DataDir = Path("agora-data")) -> None:
     """Run the embedded platform (order service on SQLite) until interrupted."""
     from agora.cli_serve import run_serve
 
-    sys.exit(asyncio.run(run_serve(data_dir, console)))
+    sys.exit(asyncio.run(run_serve(data_dir.absolute(), console)))
 
 
 @ledger_app.command("verify")

@@ -15,10 +15,10 @@ from agora.config import Settings
 
 async def run_serve(data_dir: Path, console: Console) -> int:
     """Run until SIGINT or SIGTERM; drain the lanes and commit before returning."""
-    settings = replace(Settings(), data_dir=data_dir.absolute())
+    settings = replace(Settings(), data_dir=data_dir)
     platform = await build_platform(settings)
     account_id = await ensure_demo_account(platform)
-    console.print(f"Agora is running with its data in [bold]{settings.data_dir}[/bold]")
+    console.print(f"Agora is running with its data in [bold]{data_dir}[/bold]")
     console.print(f"Demo account: {account_id} (funded with 100,000.00 USD on first start)")
     console.print(
         "The web tier (REST, SSE, dashboard) is not built yet: see the README's status section."

@@ -51,5 +51,5 @@ class CheckpointStore(Protocol):
         ...
 
     async def apply(self, subscriber: str, seq: int, effect: Effect) -> bool:
-        """Run ``effect`` and move the checkpoint to ``seq`` in one transaction (False: done before)."""
+        """Run ``effect`` and move the checkpoint in one transaction; False if done before."""
         ...
