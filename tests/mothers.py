@@ -19,7 +19,7 @@ from agora.risk import RiskEngine, RiskLimits, default_rules
 
 ACCOUNT = "acc_alice"
 LOOSE_LIMITS = RiskLimits(
-    max_concentration_bps=10_000,
+    max_concentration_bps=1_000_000,  # 10,000%: the reference models cash, not concentration
     max_orders_per_second=1_000_000,
     duplicate_window_ms=0,
     price_max_age_ms=3_600_000,

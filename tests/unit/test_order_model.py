@@ -165,3 +165,10 @@ def test_random_report_sequences_keep_the_invariants(reports: list[Report]) -> N
         assert order.hold_posted <= order.hold_amount
         if was in FINAL_STATUSES:
             assert order.status is was
+
+
+def test_sell_fill_below_the_limit_is_refused() -> None:
+    order = make_order(Status.NEW, side=Side.SELL)
+    with pytest.raises(IllegalTransitionError):
+        order.apply(fill("f1", 1, 1_999_900))
+    assert order.filled_qty == 0

@@ -255,6 +255,9 @@ class Order:
         reserved = self.reserve_price
         if self.side is Side.BUY and reserved is not None and report.price > reserved:
             raise IllegalTransitionError("buy fill above the order's reserved price")
+        floor = self.limit_price
+        if self.side is Side.SELL and floor is not None and report.price < floor:
+            raise IllegalTransitionError("sell fill below the order's limit price")
         notional = self.filled_notional + report.qty * report.price
         cash = notional_cents(notional, self.qty_scale, 1, round_up=False)
         uses = cash - self.filled_cash if self.side is Side.BUY else report.qty
