@@ -1,0 +1,79 @@
+"""The SQLite adapter: every storage port on one WAL database file, off the event loop."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from agora.core.events import Event
+from agora.orders.model import Order
+from agora.orders.ports import LaneBatch, LaneSnapshot
+from agora.storage import sqlite_bus
+from agora.storage.ports import Effect, LedgerRecords
+from agora.storage.sqlite_batch import batch_rows, write_batch
+from agora.storage.sqlite_conn import SqliteConnection
+from agora.storage.sqlite_read import read_ledger, read_order, read_snapshot
+
+DEFAULT_BUSY_TIMEOUT_MS = 5_000
+"""How long a write waits for another process's lock before failing."""
+
+
+class SqliteStore:
+    """LaneStore, OutboxStore, CheckpointStore and LedgerRecordsSource on one SQLite file."""
+
+    def __init__(self, connection: SqliteConnection) -> None:
+        self._db = connection
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> SqliteStore:
+        """Open the database at ``path``, creating it and applying migrations as needed."""
+        return cls(await SqliteConnection.open(path, busy_timeout_ms=busy_timeout_ms))
+
+    async def commit(self, batch: LaneBatch) -> None:
+        """Write the whole batch in one transaction, or raise StorageError and write nothing."""
+        rows = batch_rows(batch)  # now, on the caller's thread: the lane keeps mutating orders
+        await self._db.write("committing a lane batch", partial(write_batch, rows=rows))
+
+    async def load_snapshot(self) -> LaneSnapshot:
+        """Read what the lanes rebuild their in-memory state from."""
+        return await self._db.read("loading the lane snapshot", read_snapshot)
+
+    async def get_order(self, order_id: str) -> Order | None:
+        """Read one order (any status) with its fill ids, or None."""
+        return await self._db.read(
+            f"reading order {order_id}", partial(read_order, order_id=order_id)
+        )
+
+    async def ledger_records(self) -> LedgerRecords:
+        """Read every transfer, posted balance and hold, and what open orders still reserve."""
+        return await self._db.read("reading the ledger", read_ledger)
+
+    async def fetch_after(self, seq: int, limit: int) -> list[tuple[int, Event]]:
+        """Return up to ``limit`` outbox events after ``seq``, in order."""
+        work = partial(sqlite_bus.fetch_events, seq=seq, limit=limit)
+        return await self._db.read("reading the outbox", work)
+
+    async def mark_published(self, up_to_seq: int) -> None:
+        """Record that every event up to ``up_to_seq`` was handed to the bus."""
+        work = partial(sqlite_bus.mark_published, up_to_seq=up_to_seq)
+        await self._db.write("moving the relay position", work)
+
+    async def published_seq(self) -> int:
+        """Return the highest sequence number marked published (0 when none)."""
+        return await self._db.read("reading the relay position", sqlite_bus.published_seq)
+
+    async def checkpoint(self, subscriber: str) -> int:
+        """Return the last sequence number ``subscriber`` applied (0 when none)."""
+        work = partial(sqlite_bus.read_checkpoint, subscriber=subscriber)
+        return await self._db.read(f"reading checkpoint {subscriber}", work)
+
+    async def apply(self, subscriber: str, seq: int, effect: Effect) -> bool:
+        """Run ``effect`` and move the checkpoint in one transaction; False if already applied."""
+        work = partial(sqlite_bus.apply_effect, subscriber=subscriber, seq=seq, effect=effect)
+        return await self._db.write(f"applying {subscriber} at {seq}", work)
+
+    async def close(self) -> None:
+        """Close the connection and stop its thread (idempotent)."""
+        await self._db.close()

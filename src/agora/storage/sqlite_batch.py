@@ -1,0 +1,98 @@
+"""Writing one LaneBatch to SQLite: one ``executemany`` per row kind, in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agora.core.errors import StorageError
+from agora.core.events import Event
+from agora.ledger import Hold, Transfer
+from agora.orders.ports import LaneBatch
+from agora.storage.records import (
+    ACCOUNT_COLUMNS,
+    BALANCE_COLUMNS,
+    EVENT_COLUMNS,
+    FILL_COLUMNS,
+    HOLD_COLUMNS,
+    ORDER_COLUMNS,
+    TRANSFER_COLUMNS,
+    Row,
+    account_to_row,
+    balance_rows,
+    event_to_row,
+    fill_to_row,
+    hold_to_row,
+    order_to_row,
+    placeholders,
+    transfer_to_row,
+)
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders(columns)})"
+
+
+def _upsert(table: str, columns: Sequence[str]) -> str:
+    """Insert a row, or overwrite every column but the first (the key) of the stored one."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+    return f"{_insert(table, columns)} ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+
+
+UPSERT_ACCOUNT = _upsert("accounts", ACCOUNT_COLUMNS)
+UPSERT_ORDER = _upsert("orders", ORDER_COLUMNS)
+INSERT_FILL = _insert("fills", FILL_COLUMNS)
+INSERT_TRANSFER = _insert("transfers", TRANSFER_COLUMNS)
+ADD_BALANCE = (
+    f"{_insert('balances', BALANCE_COLUMNS)} ON CONFLICT (account) DO UPDATE SET"
+    " posted = posted + excluded.posted, pending = pending + excluded.pending"
+)
+UPSERT_HOLD = _upsert("holds", HOLD_COLUMNS)
+INSERT_EVENT = _insert("outbox", EVENT_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """A batch with its mutable records already laid out as rows."""
+
+    accounts: list[Row]
+    orders: list[Row]
+    fills: list[Row]
+    balances: list[Row]
+    transfers: list[Transfer]  # frozen records: laid out on the database thread
+    holds: list[Hold]
+    events: list[Event]
+
+
+def batch_rows(batch: LaneBatch) -> BatchRows:
+    """Copy a batch into rows now, before the lane mutates its orders and accounts again."""
+    return BatchRows(
+        accounts=[account_to_row(record) for record in batch.accounts],
+        orders=[order_to_row(order) for order in batch.orders],
+        fills=[fill_to_row(fill) for fill in batch.fills],
+        balances=balance_rows(batch.balance_deltas),
+        transfers=list(batch.transfers),
+        holds=list(batch.holds),
+        events=list(batch.events),
+    )
+
+
+def write_batch(conn: sqlite3.Connection, rows: BatchRows) -> None:
+    """Write every row of a batch inside the caller's transaction."""
+    steps = (
+        ("accounts", UPSERT_ACCOUNT, rows.accounts),
+        ("orders", UPSERT_ORDER, rows.orders),
+        ("fills", INSERT_FILL, rows.fills),
+        ("transfers", INSERT_TRANSFER, [transfer_to_row(t) for t in rows.transfers]),
+        ("balances", ADD_BALANCE, rows.balances),
+        ("holds", UPSERT_HOLD, [hold_to_row(hold) for hold in rows.holds]),
+        ("events", INSERT_EVENT, [event_to_row(event) for event in rows.events]),
+    )
+    for label, sql, values in steps:
+        if not values:
+            continue
+        try:
+            conn.executemany(sql, values)
+        except (sqlite3.Error, OverflowError) as exc:
+            raise StorageError(f"committing a lane batch failed writing {label}: {exc}") from exc
