@@ -4,8 +4,10 @@ Each lane is one asyncio task owning the state of its accounts (an ``AccountBook
 the commands queued for it, applies them one at a time, and hands the resulting batch to the
 ``GroupCommitter``, which merges the batches of every lane waiting into one transaction. Replies
 (including refusals such as risk denials, whose events are recorded) are released only after that
-commit. If the commit fails, every command of the batch fails and the lane rebuilds its state from
-the store, so memory never runs ahead of what is durable.
+commit. While batch N commits, the lane applies batch N+1 in memory; N+1 is committed only once
+N is, so at most one commit per lane is in flight. If a commit fails, that batch and the one
+applied behind it fail, and the lane rebuilds its state from the store before answering, so no
+answer ever rests on an uncommitted change.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class GroupCommitter:
 
     def __init__(self, store: LaneStore) -> None:
         self._store = store
+        self.listeners: list[Callable[[], None]] = []
         self._waiting: list[tuple[LaneBatch, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -51,12 +55,12 @@ class GroupCommitter:
         self._task = asyncio.create_task(self._run(), name="agora-group-commit")
 
     async def stop(self) -> None:
-        """Stop after committing what is waiting."""
+        """Stop after committing what is waiting (a flush in progress is never cancelled)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._stopping = True
+            self._wakeup.set()
+            await self._task
             self._task = None
-        await self._flush()
 
     async def commit(self, batch: LaneBatch) -> None:
         """Return once ``batch`` is durably committed (raise StorageError otherwise)."""
@@ -70,6 +74,8 @@ class GroupCommitter:
             await self._wakeup.wait()
             self._wakeup.clear()
             await self._flush()
+            if self._stopping and not self._waiting:
+                return
 
     async def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -86,6 +92,8 @@ class GroupCommitter:
         for _, future in waiting:
             if not future.done():
                 future.set_result(None)
+        for listener in self.listeners:
+            listener()
 
 
 def merge_batches(batches: list[LaneBatch]) -> LaneBatch:
@@ -147,11 +155,14 @@ class Lane:
         return future
 
     async def _run(self) -> None:
+        previous: asyncio.Task[bool] | None = None
         while True:
             items, stopping = await self._take()
             if items:
-                await self._process(items)
+                previous = await self._process(items, previous)
             if stopping:
+                if previous is not None:
+                    await previous
                 return
 
     async def _take(self) -> tuple[list[_Item], bool]:
@@ -166,8 +177,13 @@ class Lane:
             items.append(item)
         return items, False
 
-    async def _process(self, items: list[_Item]) -> None:
+    async def _process(
+        self, items: list[_Item], previous: asyncio.Task[bool] | None
+    ) -> asyncio.Task[bool] | None:
+        """Apply a batch while the previous one commits; commit it only if that one did."""
         await self._prefetch(items)
+        if previous is not None and previous.done():
+            previous = None  # settled before this batch is applied: its outcome is handled
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
         for command, future in items:
             try:
@@ -176,15 +192,29 @@ class Lane:
                 outcomes.append((future, False, refusal))
             except Exception:  # a bug mid-command: memory may be torn, so drop the whole batch
                 log.exception("lane %d: command failed unexpectedly; reloading", self.index)
+                if previous is not None:
+                    await previous
                 await self._abandon(items, StorageError("internal error; nothing was done"))
-                return
+                return None
         batch = self.book.take_changes()
+        if previous is not None and not await previous:
+            await self._abandon(items, StorageError("an earlier batch failed; nothing was done"))
+            return None
+        return asyncio.create_task(self._commit(items, batch, outcomes))
+
+    async def _commit(
+        self,
+        items: list[_Item],
+        batch: LaneBatch,
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]],
+    ) -> bool:
+        """Commit a batch and release its replies; on failure reload and fail them all."""
         try:
             if not batch.is_empty():
                 await self._committer.commit(batch)
         except StorageError as error:
             await self._abandon(items, error)
-            return
+            return False
         for future, ok, value in outcomes:
             if future.done():
                 continue
@@ -192,13 +222,15 @@ class Lane:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+        return True
 
     async def _abandon(self, items: list[_Item], error: AgoraError) -> None:
+        """Drop the batch: rebuild memory from the store first, then fail every command."""
+        self.book.take_changes()
+        await self.reload()
         for _, future in items:
             if not future.done():
                 future.set_exception(error)
-        self.book.take_changes()
-        await self.reload()
 
     async def reload(self) -> None:
         """Rebuild this lane's state from the store, retrying while the store is down."""
@@ -276,6 +308,10 @@ class OrderService:
         """Drain every lane, commit, and stop."""
         await asyncio.gather(*(lane.stop() for lane in self.lanes))
         await self._committer.stop()
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every group commit (the bus wakes its subscribers)."""
+        self._committer.listeners.append(listener)
 
     async def execute(self, command: Command) -> Any:
         """Apply a command in its account's lane; return its result after the commit."""
