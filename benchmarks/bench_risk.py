@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from common import machine, percentiles
 
 from agora.risk import (
     OrderIntent,
@@ -30,18 +30,6 @@ from agora.risk import (
 
 NOW = datetime(2025, 1, 2, 15, 30, tzinfo=UTC)
 LAST = 1_895_000  # $189.5000
-
-
-def cpu_model() -> str:
-    """Return the CPU model name from /proc/cpuinfo, or the platform's guess."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_intent(**overrides: Any) -> OrderIntent:
@@ -99,16 +87,6 @@ def measure(iterations: int, warmup: int) -> list[int]:
     return samples
 
 
-def percentiles(samples: list[int]) -> dict[str, float]:
-    """Return p50/p95/p99/max in µs (nearest rank)."""
-    ordered = sorted(samples)
-    last = len(ordered) - 1
-    pick = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-    result = {name: ordered[min(last, int(q * len(ordered)))] / 1_000 for name, q in pick.items()}
-    result["max"] = ordered[last] / 1_000
-    return result
-
-
 def verify() -> list[str]:
     """Return correctness failures: the passing order must pass; over-limit ones must deny."""
     engine, ctx, failures = RiskEngine(default_rules()), make_context(), []
@@ -138,7 +116,7 @@ def main() -> int:
     failures = verify()
     report = {
         "scenario": "risk",
-        "machine": {"cores": os.cpu_count(), "cpu": cpu_model(), "python": sys.version.split()[0]},
+        "machine": machine(),
         "rules": [rule.name for rule in default_rules()],
         "iterations": args.iterations,
         "warmup": args.warmup,

@@ -1,4 +1,4 @@
-"""Identifiers: time-ordered, prefixed by kind, URL-safe (``ord_01JD…``)."""
+"""Identifiers: time-ordered, prefixed by kind, URL-safe (``ord_0193…``, 32 hex digits)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import re
 import time
 from typing import Protocol
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
-ID_PATTERN = re.compile(r"^[a-z]{2,4}_[0-9A-HJKMNP-TV-Z]{26}$")
+ID_PATTERN = re.compile(r"^[a-z]{2,4}_[0-9a-f]{32}$")
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
@@ -20,16 +19,8 @@ class IdFactory(Protocol):
         ...
 
 
-def _encode(number: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
-
-
 class TimeOrderedIds:
-    """ULID-shaped ids: 48 bits of milliseconds then 80 random bits, monotonic per process."""
+    """128-bit ids: 48 bits of milliseconds then 80 random bits, monotonic per process."""
 
     def __init__(self) -> None:
         self._last = 0
@@ -40,11 +31,11 @@ class TimeOrderedIds:
         if value <= self._last:
             value = self._last + 1
         self._last = value
-        return f"{prefix}_{_encode(value, 26)}"
+        return f"{prefix}_{value:032x}"
 
 
 class SequentialIds:
-    """Deterministic ids for tests: ``ord_0000…0001``, ``ord_0000…0002``…"""
+    """Deterministic ids for tests: ``ord_000…001``, ``ord_000…002``…"""
 
     def __init__(self) -> None:
         self._next = 0
@@ -52,4 +43,4 @@ class SequentialIds:
     def new(self, prefix: str) -> str:
         """Return the next identifier in sequence."""
         self._next += 1
-        return f"{prefix}_{_encode(self._next, 26)}"
+        return f"{prefix}_{self._next:032x}"

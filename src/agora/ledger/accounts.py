@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 from agora.core.errors import ValidationError
 
@@ -33,6 +34,7 @@ def _part(value: str, field: str) -> str:
     return value
 
 
+@lru_cache(maxsize=1 << 17)  # names are built on every order; validate each one once
 def _account(kind: AccountKind, owner: str, asset: str) -> str:
     return f"{kind.value}:{_part(owner, 'owner')}:{_part(asset, 'asset')}"
 

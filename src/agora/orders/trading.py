@@ -194,7 +194,6 @@ def _admit(
             at=now,
         )
         state.remember(order.order_id, recent, limits)
-        state.holdings.add(order.symbol)
         return
     raise _deny(book, order, now, correlation_id, denial.rule, denial.code, denial.message)
 

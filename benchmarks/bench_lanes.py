@@ -1,0 +1,165 @@
+"""Lane throughput with group commit on SQLite: orders placed and durably committed, no venue.
+
+Usage: python benchmarks/bench_lanes.py [--orders N] [--accounts N] [--lanes N]
+       [--outstanding N] [--data-dir DIR] [--json]
+Target (issue 2): >= 10,000 orders/s placed and durably committed.
+Closed loop: at most --outstanding commands in flight at once (a throughput figure, not a
+latency-under-fixed-load figure; the latency printed is per command under that loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from common import machine, peak_rss_mib, percentiles
+
+from agora.bootstrap import build_platform
+from agora.config import Settings
+from agora.core.clock import SystemClock
+from agora.core.errors import AgoraError
+from agora.core.instruments import InstrumentRegistry
+from agora.ledger.verify import verify_ledger
+from agora.marketdata.cache import LastPriceCache
+from agora.orders.commands import Deposit, OpenAccount, PlaceOrder
+from agora.orders.lanes import LaneSettings
+from agora.orders.model import Order, OrderType, Side, TimeInForce
+from agora.risk import RiskLimits
+from agora.storage import SqliteStore
+
+LAST = 1_000_000  # 100.00 for every symbol
+LIMITS = RiskLimits(max_orders_per_second=100_000, price_max_age_ms=600_000)
+
+
+def make_orders(count: int, accounts: list[str], symbols: list[str], seed: int) -> list[PlaceOrder]:
+    """Limit buys spread over accounts and symbols, each with its own client id."""
+    rng = random.Random(seed)
+    return [
+        PlaceOrder(
+            account_id=rng.choice(accounts),
+            symbol=rng.choice(symbols),
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            time_in_force=TimeInForce.DAY,
+            qty=rng.randint(1, 10),
+            limit_price=LAST - rng.randint(0, 50) * 100,
+            client_order_id=f"bench-{n}",
+        )
+        for n in range(count)
+    ]
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    """Place the orders through the lanes and measure."""
+    clock = SystemClock()
+    prices = LastPriceCache()
+    symbols = [i.symbol for i in InstrumentRegistry.default().all()]
+    for symbol in symbols:
+        prices.update(symbol, LAST, clock.now() + timedelta(minutes=5))
+    settings = replace(
+        Settings(), data_dir=data_dir, risk=LIMITS, lanes=LaneSettings(lanes=args.lanes)
+    )
+    platform = await build_platform(settings, clock=clock, prices=prices)
+    accounts = [f"acc_b{n:05d}" for n in range(args.accounts)]
+    for account in accounts:
+        await platform.orders.execute(OpenAccount(account_id=account))
+        await platform.orders.execute(
+            Deposit(account_id=account, transfer_id="seed", amount=10**10)
+        )
+    orders = make_orders(args.orders, accounts, symbols, args.seed)
+    latencies: list[int] = []
+    accepted: list[str] = []
+    denied = 0
+    pending = iter(orders)
+
+    async def worker() -> None:  # one of --outstanding clients, each waiting for its answer
+        nonlocal denied
+        for command in pending:
+            start = time.perf_counter_ns()
+            try:
+                result: Order = await platform.orders.execute(command)
+            except AgoraError:
+                denied += 1
+                continue
+            finally:
+                latencies.append(time.perf_counter_ns() - start)
+            accepted.append(result.order_id)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(args.outstanding)))
+    elapsed = time.perf_counter() - started
+    await platform.close()
+    problems = await check(data_dir, accepted)
+    return {
+        "scenario": "lanes",
+        "machine": machine(),
+        "config": {k: v for k, v in vars(args).items() if k not in ("json", "data_dir")},
+        "loop": f"closed, {args.outstanding} outstanding",
+        "elapsed_s": round(elapsed, 3),
+        "orders_per_s": round(len(orders) / elapsed),
+        "accepted": len(accepted),
+        "denied": denied,
+        "latency_us": {k: round(v, 1) for k, v in percentiles(latencies).items()},
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "target_orders_per_s": 10_000,
+        "correct": not problems,
+        "problems": problems,
+    }
+
+
+async def check(data_dir: Path, accepted: list[str]) -> list[str]:
+    """Every acknowledged order is stored and the ledger verifies."""
+    store = await SqliteStore.open(data_dir / "agora.db")
+    try:
+        problems = []
+        sample = accepted[:: max(1, len(accepted) // 2_000)]
+        missing = [o for o in sample if await store.get_order(o) is None]
+        if missing:
+            problems.append(f"{len(missing)} acknowledged orders missing, e.g. {missing[0]}")
+        records = await store.ledger_records()
+        if len(records.hold_needs) != len(accepted):
+            problems.append(f"{len(records.hold_needs)} open holds for {len(accepted)} orders")
+        report = verify_ledger(
+            transfers=records.transfers,
+            balances=records.balances,
+            holds=records.holds,
+            hold_needs=records.hold_needs,
+        )
+        problems += [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
+        return problems
+    finally:
+        await store.close()
+
+
+def main() -> int:
+    """Parse arguments, run, print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--outstanding", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="agora-bench-") as scratch:
+        report = asyncio.run(run(args, args.data_dir or Path(scratch)))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value}")
+    return 0 if report["correct"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
