@@ -26,7 +26,7 @@ from common import machine, peak_rss_mib, percentiles
 from agora.bootstrap import build_platform
 from agora.config import Settings
 from agora.core.clock import SystemClock
-from agora.core.errors import AgoraError
+from agora.core.errors import AgoraError, RiskDeniedError
 from agora.core.instruments import InstrumentRegistry
 from agora.ledger.verify import verify_ledger
 from agora.marketdata.cache import LastPriceCache
@@ -79,6 +79,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     latencies: list[int] = []
     accepted: list[str] = []
     denied = 0
+    failed: list[str] = []
     pending = iter(orders)
 
     async def worker() -> None:  # one of --outstanding clients, each waiting for its answer
@@ -87,8 +88,11 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             start = time.perf_counter_ns()
             try:
                 result: Order = await platform.orders.execute(command)
-            except AgoraError:
+            except RiskDeniedError:
                 denied += 1
+                continue
+            except AgoraError as error:  # anything but a risk denial is a failure of the run
+                failed.append(f"{error.code}: {error}")
                 continue
             finally:
                 latencies.append(time.perf_counter_ns() - start)
@@ -99,6 +103,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     await platform.close()
     problems = await check(data_dir, accepted)
+    if failed:
+        problems.insert(0, f"{len(failed)} commands failed, e.g. {failed[0]}")
     return {
         "scenario": "lanes",
         "machine": machine(),

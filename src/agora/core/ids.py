@@ -22,12 +22,23 @@ class IdFactory(Protocol):
 class TimeOrderedIds:
     """128-bit ids: 48 bits of milliseconds then 80 random bits, monotonic per process."""
 
+    _BULK = 4_096  # random bytes drawn per system call
+
     def __init__(self) -> None:
         self._last = 0
+        self._random = b""
+        self._offset = 0
+
+    def _random80(self) -> int:
+        """80 bits from the OS's randomness, drawn in bulk (one syscall per ~400 ids)."""
+        if self._offset + 10 > len(self._random):
+            self._random, self._offset = os.urandom(self._BULK), 0
+        start, self._offset = self._offset, self._offset + 10
+        return int.from_bytes(self._random[start : self._offset], "big")
 
     def new(self, prefix: str) -> str:
         """Return a fresh, time-ordered identifier."""
-        value = ((time.time_ns() // 1_000_000) << 80) | int.from_bytes(os.urandom(10), "big")
+        value = ((time.time_ns() // 1_000_000) << 80) | self._random80()
         if value <= self._last:
             value = self._last + 1
         self._last = value

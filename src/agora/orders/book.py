@@ -191,11 +191,7 @@ class AccountBook:
         """Mark an order as changed in this batch."""
         self.orders[order.order_id] = order
         self._dirty_orders[order.order_id] = order
-        state = self.accounts[order.account_id]
-        if order.is_final:
-            state.open_orders.pop(order.order_id, None)
-        else:
-            state.open_orders[order.order_id] = order
+        self.accounts[order.account_id].track(order)
 
     def record_fill(self, fill: FillRecord) -> None:
         """Add a fill to this batch."""
@@ -272,6 +268,6 @@ class AccountBook:
             self.accounts[account_id].client_transfers[client_id] = transfer
         for order in snapshot.open_orders:
             self.orders[order.order_id] = order
-            self.accounts[order.account_id].open_orders[order.order_id] = order
+            self.accounts[order.account_id].track(order)
         for account in self.ledger.accounts():
             trading.note_holding(self, account)

@@ -73,6 +73,7 @@ class GroupCommitter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            await asyncio.sleep(0)  # let every lane that is ready add its batch to this commit
             await self._flush()
             if self._stopping and not self._waiting:
                 return

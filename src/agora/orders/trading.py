@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from agora.core.errors import ConflictError, RiskDeniedError, ValidationError
 from agora.core.events import EventType
 from agora.core.instruments import Instrument
-from agora.ledger import customer_cash, customer_shares, parse_ledger_account
+from agora.ledger import customer_shares, parse_ledger_account
 from agora.orders import settlement
 from agora.orders.commands import ApplyReport, CancelOrder, PlaceOrder, ReplaceOrder
 from agora.orders.model import Order, OrderType, Report, ReportKind, Side, Status, TimeInForce
@@ -193,7 +194,7 @@ def _admit(
             client_order_id=intent.client_order_id,
             at=now,
         )
-        state.remember(order.order_id, recent, limits)
+        state.remember(order.order_id, recent)
         return
     raise _deny(book, order, now, correlation_id, denial.rule, denial.code, denial.message)
 
@@ -232,18 +233,16 @@ def _context(
     now: datetime,
     replacing: Order | None,
 ) -> RiskContext:
-    account_id = state.record.account_id
-    cash = customer_cash(account_id, state.record.currency)
-    shares = customer_shares(account_id, intent.symbol)
+    cash = state.cash_account
+    shares = state.shares_account(intent.symbol)
     freed = replacing.hold_remaining if replacing is not None else 0
-    open_buys = sum(
-        o.leaves_qty
-        for o in state.open_orders.values()
-        if o.symbol == intent.symbol and o.side is Side.BUY and o is not replacing
-    )
-    recent = [
-        r for order_id, r in state.recent if replacing is None or order_id != replacing.order_id
-    ]
+    open_buys = state.open_buy_qty.get(intent.symbol, 0)
+    recent: Sequence[RecentOrder] = state.recent
+    if replacing is not None:
+        if replacing.side is Side.BUY:
+            open_buys -= replacing.leaves_qty
+        pairs = zip(state.recent_ids, state.recent, strict=True)
+        recent = [r for order_id, r in pairs if order_id != replacing.order_id]
     return RiskContext(
         now=now,
         limits=limits,
@@ -262,11 +261,10 @@ def _context(
 
 def equity(book: AccountBook, state: AccountState, now: datetime, limits: RiskLimits) -> int | None:
     """Cash plus holdings at fresh last prices; None when a held name has no fresh price."""
-    account_id = state.record.account_id
-    total = book.ledger.posted(customer_cash(account_id, state.record.currency))
+    total = book.ledger.posted(state.cash_account)
     max_age = timedelta(milliseconds=limits.price_max_age_ms)
     for symbol in state.holdings:
-        qty = book.ledger.posted(customer_shares(account_id, symbol))
+        qty = book.ledger.posted(state.shares_account(symbol))
         if qty == 0:
             continue
         quote = book.prices.quote(symbol)

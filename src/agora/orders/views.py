@@ -33,6 +33,7 @@ def average_price(order: Order) -> str | None:
 
 def order_payload(order: Order, event: str | None = None) -> dict[str, JsonValue]:
     """The API's order object (plus the event kind when given)."""
+    created = rfc3339(order.created_at)
     payload: dict[str, JsonValue] = {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
@@ -51,8 +52,10 @@ def order_payload(order: Order, event: str | None = None) -> dict[str, JsonValue
         "reject_reason": order.reject_reason,
         "replaces": order.replaces,
         "replaced_by": order.replaced_by,
-        "created_at": rfc3339(order.created_at),
-        "updated_at": rfc3339(order.updated_at),
+        "created_at": created,
+        "updated_at": created
+        if order.updated_at == order.created_at
+        else rfc3339(order.updated_at),
     }
     if event is not None:
         payload["event"] = event
