@@ -63,5 +63,7 @@ def ledger_verify(data_dir: DataDir = Path("agora-data")) -> None:
     console.print(table)
     console.print("[green]ledger verifies[/green]" if report.ok else "[red]ledger is broken[/red]")
     raise typer.Exit(0 if report.ok else 1)
+
+
 if __name__ == "__main__":
     app()

@@ -49,7 +49,9 @@ async def main(data_dir: Path, seed: int) -> None:
     while True:
         batch = [_order(rng, seed, n + i) for i in range(rng.randint(1, 40))]
         n += len(batch)
-        results = await asyncio.gather(*(platform.orders.execute(c) for c in batch), return_exceptions=True)
+        results = await asyncio.gather(
+            *(platform.orders.execute(c) for c in batch), return_exceptions=True
+        )
         fills = []
         for command, result in zip(batch, results, strict=True):
             if isinstance(result, Order):

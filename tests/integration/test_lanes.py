@@ -29,7 +29,9 @@ async def funded(platform: Platform, account_id: str = ACCOUNT, cents: int = 10_
     await platform.orders.execute(Deposit(account_id=account_id, transfer_id="seed", amount=cents))
 
 
-def buy(qty: int, limit: int, client_order_id: str | None = None, account_id: str = ACCOUNT) -> PlaceOrder:
+def buy(
+    qty: int, limit: int, client_order_id: str | None = None, account_id: str = ACCOUNT
+) -> PlaceOrder:
     return PlaceOrder(
         account_id=account_id,
         symbol="AAPL",
@@ -75,7 +77,14 @@ async def test_restart_rebuilds_the_lanes(
     first = await start(tmp_path / "d", clock, prices)
     await funded(first)
     order = await first.orders.execute(buy(10, 1_990_000, "keep-1"))
-    fill = Report(kind=ReportKind.FILL, order_id=order.order_id, timestamp=clock.now(), fill_id="f1", qty=4, price=1_980_000)
+    fill = Report(
+        kind=ReportKind.FILL,
+        order_id=order.order_id,
+        timestamp=clock.now(),
+        fill_id="f1",
+        qty=4,
+        price=1_980_000,
+    )
     await first.orders.execute(ApplyReport(account_id=ACCOUNT, report=fill))
     await first.close()
 

@@ -93,8 +93,12 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
             raise StorageError(f"opening {path} failed: journal mode is {mode}, not wal")
         conn.execute("PRAGMA synchronous = FULL")  # an acknowledged commit survives power loss
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages: the hot indexes stay in memory
-        conn.execute("PRAGMA wal_autocheckpoint = 8000")  # fewer, larger checkpoints (~32 MiB of WAL)
+        conn.execute(
+            "PRAGMA cache_size = -65536"
+        )  # 64 MiB of pages: the hot indexes stay in memory
+        conn.execute(
+            "PRAGMA wal_autocheckpoint = 8000"
+        )  # fewer, larger checkpoints (~32 MiB of WAL)
         migrate(conn)
     except BaseException as exc:
         conn.close()
