@@ -15,21 +15,23 @@ from agora.config import Settings
 
 async def run_serve(data_dir: Path, console: Console) -> int:
     """Run until SIGINT or SIGTERM; drain the lanes and commit before returning."""
-    settings = replace(Settings(), data_dir=data_dir)
-    platform = await build_platform(settings)
-    account_id = await ensure_demo_account(platform)
-    console.print(f"Agora is running with its data in [bold]{data_dir}[/bold]")
-    console.print(f"Demo account: {account_id} (funded with 100,000.00 USD on first start)")
-    console.print(
-        "The web tier (REST, SSE, dashboard) is not built yet: see the README's status section."
-    )
-    console.print("Press Ctrl-C to stop.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before anything else: no window for a raw ^C
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    console.print("Stopping: draining the lanes and committing…")
-    await platform.close()
+    settings = replace(Settings(), data_dir=data_dir)
+    platform = await build_platform(settings)
+    try:
+        account_id = await ensure_demo_account(platform)
+        console.print(f"Agora is running with its data in [bold]{data_dir}[/bold]")
+        console.print(f"Demo account: {account_id} (funded with 100,000.00 USD on first start)")
+        console.print(
+            "The web tier (REST, SSE, dashboard) is not built yet: see the README's status."
+        )
+        console.print("Press Ctrl-C to stop.")
+        await stop.wait()
+        console.print("Stopping: draining the lanes and committing…")
+    finally:
+        await platform.close()
     console.print("Stopped cleanly.")
     return 0

@@ -104,7 +104,11 @@ class BookMachine(RuleBasedStateMachine):
             except RiskDeniedError:
                 return
             raise AssertionError("an order beyond buying power was accepted")
-        order = self.world.place(side, qty, dollars)
+        self.fill_seq += 1
+        client_id = f"c{self.fill_seq}"
+        order = self.world.place(side, qty, dollars, client_order_id=client_id)
+        again = self.world.place(side, qty, dollars, client_order_id=client_id)  # a retry
+        assert again is order
         self.orders[order.order_id] = Expected(side, qty, limit, hold=need)
 
     @precondition(lambda self: self.open_ids())

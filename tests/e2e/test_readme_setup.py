@@ -1,0 +1,91 @@
+"""The README's set-up on a fresh copy: a new virtualenv, `agora --help`, serve, verify.
+
+Copies the tracked files to a temporary folder (no .venv), runs `scripts/serve --help` (which
+creates .venv and installs Agora), then starts `agora serve` for real, stops it with Ctrl-C
+and runs `agora ledger verify` on what it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy_tracked(destination: Path) -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, tracked):
+        source = ROOT / name.decode()
+        if source.is_file():
+            target = destination / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    venv_bin = str(ROOT / ".venv" / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    return env
+
+
+@pytest.mark.slow
+def test_readme_commands_work_from_a_fresh_virtualenv(tmp_path: Path) -> None:
+    checkout = tmp_path / "agora"
+    _copy_tracked(checkout)
+    env = _clean_env()
+    helped = subprocess.run(
+        ["scripts/serve", "--help"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert helped.returncode == 0, helped.stderr[-3000:]
+    assert "--data-dir" in helped.stdout
+    agora = checkout / ".venv" / "bin" / "agora"
+    top = subprocess.run([agora, "--help"], capture_output=True, text=True, check=True)
+    assert "serve" in top.stdout
+    assert "ledger" in top.stdout
+
+    data = tmp_path / "data"
+    server = subprocess.Popen(
+        [agora, "serve", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    deadline = time.monotonic() + 60
+    seen = ""
+    while "Press Ctrl-C" not in seen:
+        assert time.monotonic() < deadline, seen
+        assert server.poll() is None, seen
+        seen += server.stdout.readline()
+    server.send_signal(signal.SIGINT)
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err
+    assert "Stopped cleanly" in out
+
+    verified = subprocess.run(
+        [agora, "ledger", "verify", "--data-dir", str(data)], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ledger verifies" in verified.stdout
+    missing = subprocess.run(
+        [agora, "ledger", "verify", "--data-dir", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert "no Agora database" in missing.stdout
