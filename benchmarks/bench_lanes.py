@@ -1,10 +1,12 @@
 """Lane throughput with group commit on SQLite: orders placed and durably committed, no venue.
 
-Usage: python benchmarks/bench_lanes.py [--orders N] [--accounts N] [--lanes N]
-       [--outstanding N] [--data-dir DIR] [--json]
+Usage: python benchmarks/bench_lanes.py [--rate R | --outstanding N] [--orders N]
+       [--accounts N] [--lanes N] [--data-dir DIR] [--json]
 Target (issue 2): >= 10,000 orders/s placed and durably committed.
-Closed loop: at most --outstanding commands in flight at once (a throughput figure, not a
-latency-under-fixed-load figure; the latency printed is per command under that loop).
+Open loop (--rate R): orders arrive at R per second whatever the answers do; the latency is
+from an order's scheduled arrival to its durable answer, so falling behind shows as growing
+latency. Closed loop (--rate 0): --outstanding clients each wait for their answer before the next
+order (peak throughput only; it settles into lockstep with the group commit).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from common import machine, peak_rss_mib, percentiles
 
-from agora.bootstrap import build_platform
+from agora.bootstrap import Platform, build_platform
 from agora.config import Settings
 from agora.core.clock import SystemClock
 from agora.core.errors import AgoraError, RiskDeniedError
@@ -34,6 +36,7 @@ from agora.orders.commands import Deposit, OpenAccount, PlaceOrder
 from agora.orders.lanes import LaneSettings
 from agora.orders.model import Order, OrderType, Side, TimeInForce
 from agora.risk import RiskLimits
+from agora.runtime import tune_gc
 from agora.storage import SqliteStore
 
 LAST = 1_000_000  # 100.00 for every symbol
@@ -76,11 +79,20 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             Deposit(account_id=account, transfer_id="seed", amount=10**10)
         )
     orders = make_orders(args.orders, accounts, symbols, args.seed)
+    tune_gc()  # as agora serve does
     latencies: list[int] = []
     accepted: list[str] = []
     denied = 0
     failed: list[str] = []
     pending = iter(orders)
+    if args.rate:
+        started = time.perf_counter()
+        await open_loop(platform, orders, args.rate, latencies, accepted, failed)
+        elapsed = time.perf_counter() - started
+        denied = len(orders) - len(accepted) - len(failed)
+        return await finish(
+            args, platform, data_dir, orders, elapsed, latencies, accepted, failed, denied
+        )
 
     async def worker() -> None:  # one of --outstanding clients, each waiting for its answer
         nonlocal denied
@@ -101,6 +113,55 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(args.outstanding)))
     elapsed = time.perf_counter() - started
+    return await finish(
+        args, platform, data_dir, orders, elapsed, latencies, accepted, failed, denied
+    )
+
+
+async def open_loop(
+    platform: Platform,
+    orders: list[PlaceOrder],
+    rate: int,
+    latencies: list[int],
+    accepted: list[str],
+    failed: list[str],
+) -> None:
+    """Submit orders on a fixed schedule (1 ms ticks) and record when each is answered."""
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter_ns()
+    futures = []
+
+    def answered(due: int, future: asyncio.Future[Any]) -> None:
+        latencies.append(time.perf_counter_ns() - due)
+        error = future.exception()
+        if error is None:
+            accepted.append(future.result().order_id)
+        elif not isinstance(error, RiskDeniedError):
+            failed.append(f"{getattr(error, 'code', type(error).__name__)}: {error}")
+
+    for n, command in enumerate(orders):
+        due = start + n * 1_000_000_000 // rate
+        if (ahead := due - time.perf_counter_ns()) > 1_000_000:
+            await asyncio.sleep(ahead / 1e9)
+        future = platform.orders.submit(command)
+        future.add_done_callback(lambda f, due=due: answered(due, f))
+        futures.append(future)
+    await asyncio.gather(*futures, return_exceptions=True)
+    del loop
+
+
+async def finish(
+    args: argparse.Namespace,
+    platform: Platform,
+    data_dir: Path,
+    orders: list[PlaceOrder],
+    elapsed: float,
+    latencies: list[int],
+    accepted: list[str],
+    failed: list[str],
+    denied: int,
+) -> dict[str, Any]:
+    """Stop the platform, check what was stored, and build the report."""
     await platform.close()
     problems = await check(data_dir, accepted)
     if failed:
@@ -109,7 +170,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "scenario": "lanes",
         "machine": machine(),
         "config": {k: v for k, v in vars(args).items() if k not in ("json", "data_dir")},
-        "loop": f"closed, {args.outstanding} outstanding",
+        "loop": f"open, {args.rate}/s" if args.rate else f"closed, {args.outstanding} outstanding",
         "elapsed_s": round(elapsed, 3),
         "orders_per_s": round(len(orders) / elapsed),
         "accepted": len(accepted),
@@ -152,7 +213,8 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--accounts", type=int, default=1_000)
     parser.add_argument("--lanes", type=int, default=4)
-    parser.add_argument("--outstanding", type=int, default=5_000)
+    parser.add_argument("--rate", type=int, default=0, help="open-loop orders per second")
+    parser.add_argument("--outstanding", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--json", action="store_true")

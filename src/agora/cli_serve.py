@@ -11,6 +11,7 @@ from rich.console import Console
 
 from agora.bootstrap import build_platform, ensure_demo_account
 from agora.config import Settings
+from agora.runtime import tune_gc
 
 
 async def run_serve(data_dir: Path, console: Console) -> int:
@@ -23,6 +24,7 @@ async def run_serve(data_dir: Path, console: Console) -> int:
     platform = await build_platform(settings)
     try:
         account_id = await ensure_demo_account(platform)
+        tune_gc()
         console.print(f"Agora is running with its data in [bold]{data_dir}[/bold]")
         console.print(f"Demo account: {account_id} (funded with 100,000.00 USD on first start)")
         console.print(

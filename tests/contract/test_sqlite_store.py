@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -151,14 +152,10 @@ async def test_the_event_loop_keeps_running_during_a_commit(sqlite_store: Sqlite
     assert during > 0
 
 
-async def test_a_thousand_order_batch_commits_quickly(sqlite_store: SqliteStore) -> None:
-    await sqlite_store.commit(big_batch(1_000, prefix="warm_"))  # first-write costs aside
-    batch = big_batch(1_000)
-    started = time.perf_counter()
-    await sqlite_store.commit(batch)
-    elapsed = time.perf_counter() - started
-
-    assert elapsed < 0.5, f"1000-order batch took {elapsed * 1000:.0f} ms"
+async def test_thousand_order_batches_commit_whole(sqlite_store: SqliteStore) -> None:
+    # How fast is for benchmarks/bench_lanes.py; here: large batches arrive complete.
+    await sqlite_store.commit(big_batch(1_000, prefix="warm_"))
+    await sqlite_store.commit(big_batch(1_000))
     snapshot = await sqlite_store.load_snapshot()
     assert len(snapshot.open_orders) == 2_000
     assert len(snapshot.open_holds) == 2_000
@@ -205,3 +202,32 @@ async def test_the_database_uses_wal_and_strict_integer_money(
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         with pytest.raises(sqlite3.IntegrityError, match="REAL"):
             other.execute("INSERT INTO balances VALUES ('x:y:USD', 'USD', 1.5, 0)")
+
+
+def _writer_pid(store: SqliteStore) -> int:
+    process = store._writer._process  # the test looks inside on purpose: it kills the child
+    assert process is not None
+    return process.pid
+
+
+async def test_a_killed_writer_is_replaced(sqlite_store: SqliteStore) -> None:
+    await sqlite_store.commit(big_batch(5, prefix="before_"))
+    pid = _writer_pid(sqlite_store)
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    await sqlite_store.commit(big_batch(5, prefix="after_"))
+    assert _writer_pid(sqlite_store) != pid
+    assert len((await sqlite_store.load_snapshot()).open_orders) == 10
+
+
+async def test_the_writer_ignores_ctrl_c_and_stops_with_the_store(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "w.db")
+    await store.commit(big_batch(3))
+    pid = _writer_pid(store)
+    os.kill(pid, signal.SIGINT)  # a terminal's Ctrl-C must not abort a commit
+    await asyncio.sleep(0.2)
+    await store.commit(big_batch(3, prefix="more_"))
+    assert _writer_pid(store) == pid
+    await store.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

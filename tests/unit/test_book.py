@@ -252,3 +252,15 @@ def test_stale_price_fails_closed(world: BookWorld) -> None:
 def test_open_account_is_idempotent(world: BookWorld) -> None:
     record = world.do(OpenAccount(account_id=ACCOUNT))
     assert record.account_id == ACCOUNT
+
+
+def test_closed_orders_are_evicted_oldest_first(world: BookWorld) -> None:
+    orders = [world.buy(1, "199.00", client_order_id=f"e{n}") for n in range(5)]
+    for order in orders:
+        world.do(CancelOrder(account_id=ACCOUNT, order_id=order.order_id))
+        venue(world, order, ReportKind.CANCELED)
+    open_order = world.buy(1, "198.00", client_order_id="still-open")
+    world.book.take_changes()
+    world.book._evict_closed(keep=2)
+    kept = set(world.book.orders)
+    assert kept == {orders[3].order_id, orders[4].order_id, open_order.order_id}

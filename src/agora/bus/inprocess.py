@@ -114,5 +114,8 @@ class InProcessBus:
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait for ``event`` at most ``seconds``; a cancellation always goes through."""
+    # Not asyncio.wait_for: on 3.11 it can lose a cancellation that races the inner wait.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()

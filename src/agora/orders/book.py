@@ -73,6 +73,7 @@ class AccountBook:
         self.ledger = ledger or Ledger()
         self.accounts: dict[str, AccountState] = {}
         self.orders: dict[str, Order] = {}
+        self._closed: dict[str, None] = {}  # closed order ids, oldest first (an ordered set)
         self._dirty_orders: dict[str, Order] = {}
         self._dirty_accounts: dict[str, AccountRecord] = {}
         self._fills: list[FillRecord] = []
@@ -192,6 +193,8 @@ class AccountBook:
         self.orders[order.order_id] = order
         self._dirty_orders[order.order_id] = order
         self.accounts[order.account_id].track(order)
+        if order.is_final:
+            self._closed[order.order_id] = None
 
     def record_fill(self, fill: FillRecord) -> None:
         """Add a fill to this batch."""
@@ -240,17 +243,17 @@ class AccountBook:
 
     def _evict_closed(self, keep: int = 100_000) -> None:
         """Bound memory: forget the oldest closed orders (the store still has them)."""
-        if len(self.orders) <= keep:
-            return
-        for order_id in list(self.orders)[: len(self.orders) - keep]:
-            if self.orders[order_id].is_final:
-                del self.orders[order_id]
+        while len(self._closed) > keep:
+            order_id = next(iter(self._closed))
+            del self._closed[order_id]
+            self.orders.pop(order_id, None)
 
     def reset(self) -> None:
         """Forget every account, order and uncommitted change."""
         self.ledger = Ledger()
         self.accounts = {}
         self.orders = {}
+        self._closed = {}
         self._dirty_orders = {}
         self._dirty_accounts = {}
         self._fills = []

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from agora.core.errors import ConflictError, RiskDeniedError, ValidationError
+from agora.core.errors import ConflictError, RiskDeniedError, StorageError, ValidationError
 from agora.core.events import EventType
 from agora.core.instruments import Instrument
 from agora.ledger import customer_shares, parse_ledger_account
@@ -72,7 +72,10 @@ def place(book: AccountBook, command: PlaceOrder, now: datetime) -> Order:
     if command.client_order_id is not None:
         first_id = state.client_order_ids.get(command.client_order_id)
         if first_id is not None:
-            return _same_order(book.orders[first_id], command)
+            first = book.orders.get(first_id)  # the lane loads it from the store beforehand
+            if first is None:
+                raise StorageError(f"order {first_id} for that client_order_id could not be read")
+            return _same_order(first, command)
     instrument = book.instruments.get(command.symbol)
     validate_shape(
         instrument,

@@ -1,18 +1,26 @@
-"""The SQLite adapter: every storage port on one WAL database file, off the event loop."""
+"""The SQLite adapter: every storage port on one WAL database file, off the event loop.
+
+Lane batches are committed by a writer process (``sqlite_writer``) on its own connection, so the
+binding work does not compete with the event loop for the GIL; reads, subscriber checkpoints and
+the relay position use the store's own connection on its thread. WAL lets both work at once:
+readers see every committed batch, and the two writers take turns on SQLite's write lock.
+"""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
+from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.orders.model import Order
 from agora.orders.ports import LaneBatch, LaneSnapshot
 from agora.storage import sqlite_bus
 from agora.storage.ports import Effect, LedgerRecords
-from agora.storage.sqlite_batch import batch_rows, write_batch
+from agora.storage.sqlite_batch import batch_rows
 from agora.storage.sqlite_conn import SqliteConnection
 from agora.storage.sqlite_read import read_ledger, read_order, read_snapshot
+from agora.storage.sqlite_writer import WriterProcess
 
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
 """How long a write waits for another process's lock before failing."""
@@ -21,20 +29,25 @@ DEFAULT_BUSY_TIMEOUT_MS = 5_000
 class SqliteStore:
     """LaneStore, OutboxStore, CheckpointStore and LedgerRecordsSource on one SQLite file."""
 
-    def __init__(self, connection: SqliteConnection) -> None:
+    def __init__(self, connection: SqliteConnection, writer: WriterProcess) -> None:
         self._db = connection
+        self._writer = writer
+        self._closed = False
 
     @classmethod
     async def open(
         cls, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     ) -> SqliteStore:
         """Open the database at ``path``, creating it and applying migrations as needed."""
-        return cls(await SqliteConnection.open(path, busy_timeout_ms=busy_timeout_ms))
+        connection = await SqliteConnection.open(path, busy_timeout_ms=busy_timeout_ms)
+        return cls(connection, WriterProcess(path, busy_timeout_ms))
 
     async def commit(self, batch: LaneBatch) -> None:
         """Write the whole batch in one transaction, or raise StorageError and write nothing."""
+        if self._closed:
+            raise StorageError("committing a lane batch failed: the store is closed")
         rows = batch_rows(batch)  # now, on the caller's thread: the lane keeps mutating orders
-        await self._db.write("committing a lane batch", partial(write_batch, rows=rows))
+        await self._writer.commit(rows)
 
     async def load_snapshot(self) -> LaneSnapshot:
         """Read what the lanes rebuild their in-memory state from."""
@@ -75,5 +88,8 @@ class SqliteStore:
         return await self._db.write(f"applying {subscriber} at {seq}", work)
 
     async def close(self) -> None:
-        """Close the connection and stop its thread (idempotent)."""
+        """Stop the writer after its last batch, then close the connection (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            await self._writer.close()
         await self._db.close()

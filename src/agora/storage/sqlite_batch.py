@@ -78,18 +78,34 @@ def batch_rows(batch: LaneBatch) -> BatchRows:
     )
 
 
+STEPS: tuple[tuple[str, str], ...] = (
+    ("accounts", UPSERT_ACCOUNT),
+    ("orders", UPSERT_ORDER),
+    ("fills", INSERT_FILL),
+    ("transfers", INSERT_TRANSFER),
+    ("balances", ADD_BALANCE),
+    ("holds", UPSERT_HOLD),
+    ("events", INSERT_EVENT),
+)
+"""What a batch writes, in order: a label for errors and the statement for its rows."""
+
+
+def encoded_rows(rows: BatchRows) -> list[list[Row]]:
+    """Every table's rows, in STEPS order (frozen records are laid out here, off the loop)."""
+    return [
+        rows.accounts,
+        rows.orders,
+        rows.fills,
+        [transfer_to_row(t) for t in rows.transfers],
+        rows.balances,
+        [hold_to_row(hold) for hold in rows.holds],
+        [event_to_row(event) for event in rows.events],
+    ]
+
+
 def write_batch(conn: sqlite3.Connection, rows: BatchRows) -> None:
     """Write every row of a batch inside the caller's transaction."""
-    steps = (
-        ("accounts", UPSERT_ACCOUNT, rows.accounts),
-        ("orders", UPSERT_ORDER, rows.orders),
-        ("fills", INSERT_FILL, rows.fills),
-        ("transfers", INSERT_TRANSFER, [transfer_to_row(t) for t in rows.transfers]),
-        ("balances", ADD_BALANCE, rows.balances),
-        ("holds", UPSERT_HOLD, [hold_to_row(hold) for hold in rows.holds]),
-        ("events", INSERT_EVENT, [event_to_row(event) for event in rows.events]),
-    )
-    for label, sql, values in steps:
+    for (label, sql), values in zip(STEPS, encoded_rows(rows), strict=True):
         if not values:
             continue
         try:

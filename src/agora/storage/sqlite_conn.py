@@ -43,7 +43,7 @@ class SqliteConnection:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agora-sqlite")
         loop = asyncio.get_running_loop()
         try:
-            conn = await loop.run_in_executor(executor, _connect, path, busy_timeout_ms)
+            conn = await loop.run_in_executor(executor, connect, path, busy_timeout_ms)
         except BaseException:
             executor.shutdown(wait=True)
             raise
@@ -80,8 +80,8 @@ class SqliteConnection:
         )
 
 
-def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """Open the connection on the worker thread, set its PRAGMAs and migrate the schema."""
+def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open a connection (store thread or writer process), set its PRAGMAs, migrate the schema."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
     except sqlite3.Error as exc:
