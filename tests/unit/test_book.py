@@ -264,3 +264,16 @@ def test_closed_orders_are_evicted_oldest_first(world: BookWorld) -> None:
     world.book._evict_closed(keep=2)
     kept = set(world.book.orders)
     assert kept == {orders[3].order_id, orders[4].order_id, open_order.order_id}
+
+
+def test_duplicate_guard_sees_lookalikes_only_within_the_window() -> None:
+    world = BookWorld(RiskLimits(max_concentration_bps=1_000_000, price_max_age_ms=3_600_000))
+    world.funded()
+    world.buy(1, "199.00")
+    world.buy(2, "199.00")  # another quantity: not a duplicate
+    with pytest.raises(RiskDeniedError) as denied:
+        world.buy(1, "199.00")
+    assert denied.value.code == "duplicate_order"
+    world.tick(2_001)  # past the 2 s window
+    world.buy(1, "199.00")
+    assert len(world.book.accounts[ACCOUNT].recent_by_key) == 1  # expired entries are gone

@@ -20,8 +20,10 @@ class AccountState:
     open_orders: dict[str, Order] = field(default_factory=dict)
     client_order_ids: dict[str, str] = field(default_factory=dict)
     client_transfers: dict[str, Transfer] = field(default_factory=dict)
-    recent: deque[RecentOrder] = field(default_factory=deque)
-    recent_ids: deque[str] = field(default_factory=deque)  # the order id of each recent entry
+    recent: deque[tuple[str, RecentOrder]] = field(default_factory=deque)  # oldest first
+    recent_by_key: dict[tuple[object, ...], deque[tuple[str, RecentOrder]]] = field(
+        default_factory=dict
+    )  # the same entries, grouped by what makes two orders duplicates
     order_times: deque[datetime] = field(default_factory=deque)
     holdings: set[str] = field(default_factory=set)
     buy_leaves: dict[str, int] = field(default_factory=dict)  # open buy order id → leaves qty
@@ -66,16 +68,31 @@ class AccountState:
 
     def remember(self, order_id: str, recent: RecentOrder) -> None:
         """Record an accepted order for the duplicate guard and the throttle."""
-        self.recent.append(recent)
-        self.recent_ids.append(order_id)
+        entry = (order_id, recent)
+        self.recent.append(entry)
+        self.recent_by_key.setdefault(duplicate_key(recent), deque()).append(entry)
         self.order_times.append(recent.at)
+
+    def duplicate_candidates(self, recent: RecentOrder, excluding: str | None) -> list[RecentOrder]:
+        """Recent orders that look like ``recent`` (the duplicate rule decides), bar one id."""
+        same = self.recent_by_key.get(duplicate_key(recent), ())
+        return [r for order_id, r in same if order_id != excluding]
 
     def forget_before(self, now: datetime, limits: RiskLimits) -> None:
         """Drop activity older than the duplicate window and the throttle's second."""
         horizon = now - timedelta(milliseconds=limits.duplicate_window_ms)
-        while self.recent and self.recent[0].at < horizon:
-            self.recent.popleft()
-            self.recent_ids.popleft()
+        while self.recent and self.recent[0][1].at < horizon:
+            _, old = self.recent.popleft()
+            key = duplicate_key(old)
+            same = self.recent_by_key[key]
+            same.popleft()  # time order within a key follows the global time order
+            if not same:
+                del self.recent_by_key[key]
         second_ago = now - timedelta(seconds=1)
         while self.order_times and self.order_times[0] < second_ago:
             self.order_times.popleft()
+
+
+def duplicate_key(order: RecentOrder) -> tuple[object, ...]:
+    """What two orders must share to be duplicates (the duplicate rule's fields)."""
+    return (order.symbol, order.side, order.qty, order.limit_price, order.stop_price)

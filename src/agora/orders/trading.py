@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -240,12 +239,19 @@ def _context(
     shares = state.shares_account(intent.symbol)
     freed = replacing.hold_remaining if replacing is not None else 0
     open_buys = state.open_buy_qty.get(intent.symbol, 0)
-    recent: Sequence[RecentOrder] = state.recent
-    if replacing is not None:
-        if replacing.side is Side.BUY:
-            open_buys -= replacing.leaves_qty
-        pairs = zip(state.recent_ids, state.recent, strict=True)
-        recent = [r for order_id, r in pairs if order_id != replacing.order_id]
+    if replacing is not None and replacing.side is Side.BUY:
+        open_buys -= replacing.leaves_qty
+    probe = RecentOrder(
+        symbol=intent.symbol,
+        side=intent.side,
+        qty=intent.qty,
+        limit_price=intent.limit_price,
+        stop_price=intent.stop_price,
+        client_order_id=intent.client_order_id,
+        at=now,
+    )
+    excluding = replacing.order_id if replacing is not None else None
+    recent = state.duplicate_candidates(probe, excluding)
     return RiskContext(
         now=now,
         limits=limits,

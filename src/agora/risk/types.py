@@ -122,7 +122,7 @@ class RiskContext:
     open_buy_qty: int  # qty units on open buys in this symbol, excluding the replaced order
     equity_cents: int | None  # cash + holdings at fresh prices; None if any price is not fresh
     last_price: PriceQuote | None  # for this symbol
-    recent_orders: Sequence[RecentOrder]  # accepted within the duplicate window, any symbol
+    recent_orders: Sequence[RecentOrder]  # within the duplicate window: at least every lookalike
     recent_order_times: Sequence[datetime]  # accepted orders' times, newest last
 
     def __init__(
