@@ -187,3 +187,33 @@ async def test_bus_delivers_every_event_exactly_once_across_restarts(platform: P
     await store.apply("reader", 1, read)
     assert seen == expected
     assert await store.checkpoint("counter") == events[-1][0]
+
+
+async def test_a_failure_after_an_order_changed_drops_the_batch_and_reloads(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agora.core.errors import ConflictError
+    from agora.orders import settlement
+
+    await funded(platform)
+    order = await platform.orders.execute(buy(10, 1_990_000, "torn-1"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ConflictError("simulated settlement bug")
+
+    monkeypatch.setattr(settlement, "settle_fill", broken)
+    fill = Report(
+        kind=ReportKind.FILL,
+        order_id=order.order_id,
+        timestamp=order.created_at,
+        fill_id="f-torn",
+        qty=4,
+        price=1_990_000,
+    )
+    with pytest.raises(StorageError):
+        await platform.orders.execute(ApplyReport(account_id=ACCOUNT, report=fill))
+    monkeypatch.undo()
+    reloaded = platform.orders.lane_for(ACCOUNT).book.orders[order.order_id]
+    assert reloaded.filled_qty == 0  # memory was rebuilt from the store, not left half-applied
+    again = await platform.orders.execute(ApplyReport(account_id=ACCOUNT, report=fill))
+    assert again.filled_qty == 4

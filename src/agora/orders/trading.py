@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from agora.core.errors import ConflictError, RiskDeniedError, StorageError, ValidationError
+from agora.core.errors import (
+    AgoraError,
+    ConflictError,
+    RiskDeniedError,
+    StorageError,
+    ValidationError,
+)
 from agora.core.events import EventType
 from agora.core.instruments import Instrument
 from agora.ledger import customer_shares, parse_ledger_account
@@ -397,6 +403,22 @@ def _apply(book: AccountBook, order: Order, report: Report, now: datetime) -> No
     replacement = order.replaced_by  # a rejected replace clears it
     if not order.apply(report):
         return
+    try:
+        _settle(book, order, report, now, was_final)
+    except AgoraError as error:  # the order already changed: a refusal now would tear the state
+        raise TornStateError(
+            f"settling {report.kind.value} of {order.order_id}: {error}"
+        ) from error
+    _follow_up(book, order, replacement, report, now)
+
+
+class TornStateError(RuntimeError):
+    """A step failed after the order had changed; the lane must drop the batch and reload."""
+
+
+def _settle(
+    book: AccountBook, order: Order, report: Report, now: datetime, was_final: bool
+) -> None:
     if report.kind is ReportKind.FILL:
         fill = settlement.settle_fill(
             book.ledger, order, report, book.instruments.get(order.symbol)
@@ -409,14 +431,8 @@ def _apply(book: AccountBook, order: Order, report: Report, now: datetime) -> No
     if order.is_final and not was_final:
         settlement.release(book.ledger, order, now)
     book.touch(order)
-    book.emit(
-        EventType.ORDER_UPDATED,
-        order.account_id,
-        None,
-        order_payload(order, report.kind.value),
-        now,
-    )
-    _follow_up(book, order, replacement, report, now)
+    event = order_payload(order, report.kind.value)
+    book.emit(EventType.ORDER_UPDATED, order.account_id, None, event, now)
 
 
 def _follow_up(
