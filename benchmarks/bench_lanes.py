@@ -200,6 +200,7 @@ async def check(data_dir: Path, accepted: list[str]) -> list[str]:
             balances=records.balances,
             holds=records.holds,
             hold_needs=records.hold_needs,
+            pending=records.pending,
         )
         problems += [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
         return problems

@@ -56,6 +56,7 @@ class BookWorld:
         )
         self.transfers: list[Any] = []
         self.balances: dict[str, int] = {}
+        self.pending: dict[str, int] = {}
         self.holds: dict[str, Any] = {}
         for symbol, last in (("AAPL", "200.00"), ("MSFT", "400.00"), ("SPY", "500.00")):
             self.set_price(symbol, last)
@@ -105,8 +106,9 @@ class BookWorld:
         """Check the ledger invariants over what the book would commit."""
         changes = self.book.take_changes()
         self.transfers.extend(changes.transfers)
-        for account, (posted, _pending) in changes.balance_deltas.items():
+        for account, (posted, pending) in changes.balance_deltas.items():
             self.balances[account] = self.balances.get(account, 0) + posted
+            self.pending[account] = self.pending.get(account, 0) + pending
         for hold in changes.holds:
             self.holds[hold.hold_id] = hold
         return verify_ledger(
@@ -114,4 +116,5 @@ class BookWorld:
             balances=self.balances,
             holds=list(self.holds.values()),
             hold_needs=trading.open_order_needs(self.book),
+            pending=self.pending,
         )

@@ -20,4 +20,5 @@ async def run_verify(database: Path) -> VerifyReport:
         balances=records.balances,
         holds=records.holds,
         hold_needs=records.hold_needs,
+        pending=records.pending,
     )

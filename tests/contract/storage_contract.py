@@ -204,7 +204,9 @@ class StoreContract:
     async def test_an_empty_store_has_nothing(self, store: Store) -> None:
         snapshot, records, events = await everything(store)
         assert all(not getattr(snapshot, f.name) for f in fields(LaneSnapshot))
-        assert records == LedgerRecords(transfers=[], balances={}, holds=[], hold_needs={})
+        assert records == LedgerRecords(
+            transfers=[], balances={}, pending={}, holds=[], hold_needs={}
+        )
         assert events == []
         assert await store.get_order("ord_1") is None
         assert await store.published_seq() == 0
@@ -268,7 +270,9 @@ class StoreContract:
 
         balances = (await store.load_snapshot()).balances
         assert balances == {cash_1: 900, venue: -1_020, cash_2: 20}
-        assert (await store.ledger_records()).balances == balances
+        records = await store.ledger_records()
+        assert records.balances == balances
+        assert records.pending == {cash_1: -50, venue: 0, cash_2: 70}
 
     async def test_holds_are_upserted_and_only_open_ones_load(self, store: Store) -> None:
         await store.commit(LaneBatch(holds=[hold("h1"), hold("h2"), hold("h3")]))

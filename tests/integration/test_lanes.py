@@ -51,6 +51,7 @@ async def verify(store: SqliteStore) -> None:
         balances=records.balances,
         holds=records.holds,
         hold_needs=records.hold_needs,
+        pending=records.pending,
     )
     assert report.ok, [c for c in report.checks if not c.ok]
 

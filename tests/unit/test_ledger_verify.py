@@ -250,3 +250,26 @@ def test_detail_names_a_few_offenders_and_counts_all() -> None:
     assert detail.startswith("8 failed: bad0")
     assert detail.endswith("; …")
     assert "bad5" not in detail
+
+
+def test_stored_pending_must_match_open_holds() -> None:
+    data = clean()
+    open_holds = {"h1": 400, "w1": 50}  # what clean() leaves reserved on the cash account
+    exact = {CASH: sum(open_holds.values())}
+    report = verify_ledger(
+        transfers=data.transfers,
+        balances=data.balances,
+        holds=data.holds,
+        hold_needs=data.hold_needs,
+        pending=exact,
+    )
+    assert report.ok
+    assert report.checks[0].name == "pending_matches_holds"
+    drifted = verify_ledger(
+        transfers=data.transfers,
+        balances=data.balances,
+        holds=data.holds,
+        hold_needs=data.hold_needs,
+        pending={CASH: 449},
+    )
+    assert failed(drifted) == {"pending_matches_holds"}

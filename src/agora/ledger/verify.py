@@ -40,12 +40,23 @@ def verify_ledger(
     balances: Mapping[str, int],
     holds: Iterable[Hold],
     hold_needs: Mapping[str, int],
+    pending: Mapping[str, int] | None = None,
 ) -> VerifyReport:
-    """Check stored transfers, posted balances and holds against the ledger's invariants."""
+    """Check stored transfers, balances and holds against the ledger's invariants.
+
+    ``pending`` is the stored pending amount per account, when the store keeps one: it must
+    equal what the open holds debiting that account still reserve.
+    """
     transfers, holds = tuple(transfers), tuple(holds)
     malformed, derived = _well_formed(transfers)
+    extra = (
+        ()
+        if pending is None
+        else (_check("pending_matches_holds", _pending_offenders(pending, holds)),)
+    )
     return VerifyReport(
         checks=(
+            *extra,
             _check("transfers_well_formed", malformed, len(transfers), "transfers"),
             _check("balances_match_transfers", _balance_offenders(transfers, balances)),
             _check("asset_sums_zero", _asset_sum_offenders(balances)),
@@ -186,11 +197,25 @@ def _hold_offenders(holds: tuple[Hold, ...], derived: Mapping[str, Hold]) -> lis
     return offenders + [f"{hold_id}: open per transfers but not stored" for hold_id in missing]
 
 
-def _overdraft_offenders(balances: Mapping[str, int], holds: tuple[Hold, ...]) -> list[str]:
-    pending: dict[str, int] = {}
+def _open_hold_totals(holds: tuple[Hold, ...]) -> dict[str, int]:
+    totals: dict[str, int] = {}
     for hold in holds:
         if hold.is_open:
-            pending[hold.debit_account] = pending.get(hold.debit_account, 0) + hold.remaining
+            totals[hold.debit_account] = totals.get(hold.debit_account, 0) + hold.remaining
+    return totals
+
+
+def _pending_offenders(stored: Mapping[str, int], holds: tuple[Hold, ...]) -> list[str]:
+    expected = _open_hold_totals(holds)
+    return [
+        f"{account}: stored pending {stored.get(account, 0)}, holds {expected.get(account, 0)}"
+        for account in sorted(set(stored) | set(expected))
+        if stored.get(account, 0) != expected.get(account, 0)
+    ]
+
+
+def _overdraft_offenders(balances: Mapping[str, int], holds: tuple[Hold, ...]) -> list[str]:
+    pending = _open_hold_totals(holds)
     return [
         f"{account}: posted {balances.get(account, 0)}, held {pending.get(account, 0)}"
         for account in dict.fromkeys([*balances, *pending])

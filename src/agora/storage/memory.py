@@ -79,6 +79,7 @@ class MemoryStore:
         return LedgerRecords(
             transfers=list(self._transfers.values()),
             balances={account: posted for account, (posted, _) in self._balances.items()},
+            pending={account: pending for account, (_, pending) in self._balances.items()},
             holds=list(self._holds.values()),
             hold_needs={
                 order.hold_id: order.hold_remaining

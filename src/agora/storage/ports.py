@@ -15,6 +15,7 @@ class LedgerRecords:
 
     transfers: list[Transfer]  # in the order they were stored
     balances: dict[str, int]  # ledger account → posted
+    pending: dict[str, int]  # ledger account → the stored pending column (open holds' sum)
     holds: list[Hold]  # every hold, open or closed
     hold_needs: dict[str, int]  # hold id → what its non-final order still reserves
 

@@ -64,6 +64,7 @@ def read_ledger(conn: sqlite3.Connection) -> LedgerRecords:
     return LedgerRecords(
         transfers=[transfer_from_row(row) for row in transfers],
         balances=_posted_balances(conn),
+        pending=dict(conn.execute("SELECT account, pending FROM balances").fetchall()),
         holds=[hold_from_row(row) for row in conn.execute(f"{_HOLD_SELECT} ORDER BY hold_id")],
         hold_needs=dict(needs.fetchall()),
     )
