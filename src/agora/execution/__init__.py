@@ -1,0 +1,1 @@
+"""Execution: venues that work orders and report back what happened to them."""
