@@ -5,6 +5,7 @@ Pure: the caller hands in the time; the order records nothing outside itself.
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -167,6 +168,12 @@ class Order:
     replaced_by: str | None = None
     venue_order_id: str | None = None
     fill_ids: set[str] = field(default_factory=set)
+
+    def snapshot(self) -> Order:
+        """Return a copy that later reports to this order will not change."""
+        copied = copy(self)
+        copied.fill_ids = set(self.fill_ids)
+        return copied
 
     @property
     def is_final(self) -> bool:

@@ -39,7 +39,7 @@ class FillRecord:
 
 @dataclass(slots=True, kw_only=True)
 class LaneBatch:
-    """Everything one group commit writes, in one transaction."""
+    """Everything one group commit writes, in one transaction: snapshots, never live objects."""
 
     accounts: list[AccountRecord] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
