@@ -339,6 +339,23 @@ class StoreContract:
         await store.commit(valid)  # the store is still usable, and the valid rows were fine
         assert await store.get_order("ord_1") is not None
 
+    async def test_a_frozen_batch_is_what_is_written(self, store: Store) -> None:
+        # A lane freezes its batch, then goes on changing the same orders before the commit.
+        await store.commit(opened("acc_1"))
+        working = order(account_id="acc_1", client_order_id="c1")
+        expected = replace(working, fill_ids=set())
+        frozen = store.freeze(LaneBatch(orders=[working]))
+        working.status, working.filled_qty, working.hold_posted = Status.FILLED, 10, 5
+        second = store.freeze(
+            LaneBatch(orders=[replace(working, order_id="ord_2", client_order_id=None)])
+        )
+        await store.commit_frozen([frozen, second])  # two frozen batches, one transaction
+
+        assert await store.get_order("ord_1") == expected
+        stored_second = await store.get_order("ord_2")
+        assert stored_second is not None
+        assert stored_second.status is Status.FILLED
+
     async def test_a_later_mutation_does_not_change_what_was_stored(self, store: Store) -> None:
         working, record = order(client_order_id="c1"), account()
         expected_order, expected_account = replace(working, fill_ids=set()), replace(record)

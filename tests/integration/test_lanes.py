@@ -17,7 +17,6 @@ from agora.ledger.verify import verify_ledger
 from agora.marketdata.cache import LastPriceCache
 from agora.orders.commands import ApplyReport, Deposit, OpenAccount, PlaceOrder
 from agora.orders.model import Order, OrderType, Report, ReportKind, Side, Status, TimeInForce
-from agora.orders.ports import LaneBatch
 from agora.storage import SqliteStore
 from tests.integration.conftest import start
 
@@ -113,11 +112,11 @@ class FailingStore:
         self.inner = inner
         self.fail_next = False
 
-    async def commit(self, batch: LaneBatch) -> None:
+    async def commit_frozen(self, batches: list[object]) -> None:
         if self.fail_next:
             self.fail_next = False
             raise StorageError("disk on fire")
-        await self.inner.commit(batch)
+        await self.inner.commit_frozen(batches)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)

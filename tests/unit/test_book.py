@@ -277,13 +277,3 @@ def test_duplicate_guard_sees_lookalikes_only_within_the_window() -> None:
     world.tick(2_001)  # past the 2 s window
     world.buy(1, "199.00")
     assert len(world.book.accounts[ACCOUNT].recent_by_key) == 1  # expired entries are gone
-
-
-def test_changes_are_snapshots_the_lane_cannot_change_later(world: BookWorld) -> None:
-    order = world.buy(10, "199.00")
-    batch = world.book.take_changes()  # written later, while the lane goes on
-    fill(world, order, "f1", 10, "199.00")
-    written = batch.orders[0]
-    assert (written.status, written.filled_qty, written.hold_posted) == (Status.PENDING_NEW, 0, 0)
-    assert written.fill_ids == set()
-    assert order.status is Status.FILLED

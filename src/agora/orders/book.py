@@ -8,7 +8,6 @@ command leaves no trace except, for a risk denial, its ``order.denied`` event.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -224,15 +223,15 @@ class AccountBook:
     # -- persistence ------------------------------------------------------------------------
 
     def take_changes(self) -> LaneBatch:
-        """Return and clear everything changed since the last call, as snapshots.
+        """Return and clear everything changed since the last call.
 
-        Orders and account records are copied: the batch may be written after the lane has
-        applied later commands to the same objects, and must describe this moment only.
+        Orders and account records in the batch are the live objects: freeze the batch
+        (``LaneStore.freeze``) before the next command is applied.
         """
         ledger = self.ledger.take_changes()
         batch = LaneBatch(
-            accounts=[replace(record) for record in self._dirty_accounts.values()],
-            orders=[order.snapshot() for order in self._dirty_orders.values()],
+            accounts=list(self._dirty_accounts.values()),
+            orders=list(self._dirty_orders.values()),
             fills=self._fills,
             transfers=ledger.transfers,
             balance_deltas=ledger.balance_deltas,

@@ -23,7 +23,7 @@ from agora.core.clock import Clock
 from agora.core.errors import AgoraError, StorageError
 from agora.orders.book import AccountBook
 from agora.orders.commands import ApplyReport, CancelOrder, Command, PlaceOrder, ReplaceOrder
-from agora.orders.ports import LaneBatch, LaneSnapshot, LaneStore
+from agora.orders.ports import LaneSnapshot, LaneStore
 from agora.orders.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class GroupCommitter:
     def __init__(self, store: LaneStore) -> None:
         self._store = store
         self.listeners: list[Callable[[], None]] = []
-        self._waiting: list[tuple[LaneBatch, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []  # frozen batches
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -62,8 +62,8 @@ class GroupCommitter:
             await self._task
             self._task = None
 
-    async def commit(self, batch: LaneBatch) -> None:
-        """Return once ``batch`` is durably committed (raise StorageError otherwise)."""
+    async def commit(self, batch: Any) -> None:
+        """Return once a frozen batch is durably committed (raise StorageError otherwise)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((batch, future))
         self._wakeup.set()
@@ -83,7 +83,7 @@ class GroupCommitter:
         if not waiting:
             return
         try:
-            await self._store.commit(merge_batches([batch for batch, _ in waiting]))
+            await self._store.commit_frozen([batch for batch, _ in waiting])
         except Exception as error:  # every lane waiting learns its batch is not durable
             failure = error if isinstance(error, StorageError) else StorageError(str(error))
             for _, future in waiting:
@@ -95,24 +95,6 @@ class GroupCommitter:
                 future.set_result(None)
         for listener in self.listeners:
             listener()
-
-
-def merge_batches(batches: list[LaneBatch]) -> LaneBatch:
-    """Concatenate batches into one, summing balance deltas."""
-    if len(batches) == 1:
-        return batches[0]
-    merged = LaneBatch()
-    for batch in batches:
-        merged.accounts.extend(batch.accounts)
-        merged.orders.extend(batch.orders)
-        merged.fills.extend(batch.fills)
-        merged.transfers.extend(batch.transfers)
-        merged.holds.extend(batch.holds)
-        merged.events.extend(batch.events)
-        for account, (posted, pending) in batch.balance_deltas.items():
-            old_posted, old_pending = merged.balance_deltas.get(account, (0, 0))
-            merged.balance_deltas[account] = (old_posted + posted, old_pending + pending)
-    return merged
 
 
 class Lane:
@@ -197,7 +179,9 @@ class Lane:
                     await previous
                 await self._abandon(items, StorageError("internal error; nothing was done"))
                 return None
-        batch = self.book.take_changes()
+        changes = self.book.take_changes()
+        # Frozen now, in the store's own form: the next batch may change these orders at once.
+        batch = None if changes.is_empty() else self._store.freeze(changes)
         if previous is not None and not await previous:
             await self._abandon(items, StorageError("an earlier batch failed; nothing was done"))
             return None
@@ -206,12 +190,12 @@ class Lane:
     async def _commit(
         self,
         items: list[_Item],
-        batch: LaneBatch,
+        batch: Any,
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]],
     ) -> bool:
-        """Commit a batch and release its replies; on failure reload and fail them all."""
+        """Commit a frozen batch and release its replies; on failure reload and fail them all."""
         try:
-            if not batch.is_empty():
+            if batch is not None:
                 await self._committer.commit(batch)
         except StorageError as error:
             await self._abandon(items, error)

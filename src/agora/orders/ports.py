@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agora.core.events import Event
 from agora.ledger import Hold, Transfer
@@ -39,7 +40,7 @@ class FillRecord:
 
 @dataclass(slots=True, kw_only=True)
 class LaneBatch:
-    """Everything one group commit writes, in one transaction: snapshots, never live objects."""
+    """Everything one group commit writes: live orders until ``LaneStore.freeze`` copies them."""
 
     accounts: list[AccountRecord] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -52,6 +53,24 @@ class LaneBatch:
     def is_empty(self) -> bool:
         """Whether there is nothing to write."""
         return not (self.accounts or self.orders or self.fills or self.transfers or self.events)
+
+    @staticmethod
+    def merge(batches: Sequence[LaneBatch]) -> LaneBatch:
+        """Concatenate batches into one, summing balance deltas."""
+        if len(batches) == 1:
+            return batches[0]
+        merged = LaneBatch()
+        for batch in batches:
+            merged.accounts.extend(batch.accounts)
+            merged.orders.extend(batch.orders)
+            merged.fills.extend(batch.fills)
+            merged.transfers.extend(batch.transfers)
+            merged.holds.extend(batch.holds)
+            merged.events.extend(batch.events)
+            for account, (posted, pending) in batch.balance_deltas.items():
+                old_posted, old_pending = merged.balance_deltas.get(account, (0, 0))
+                merged.balance_deltas[account] = (old_posted + posted, old_pending + pending)
+        return merged
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,8 +88,19 @@ class LaneSnapshot:
 class LaneStore(Protocol):
     """Durable storage for the account lanes."""
 
+    def freeze(self, batch: LaneBatch) -> Any:
+        """Copy a batch into the store's own form now, before the lane changes its orders again.
+
+        The result is opaque to callers: it only goes back to ``commit_frozen``.
+        """
+        ...
+
+    async def commit_frozen(self, batches: Sequence[Any]) -> None:
+        """Write frozen batches in one transaction, or nothing (raise StorageError)."""
+        ...
+
     async def commit(self, batch: LaneBatch) -> None:
-        """Write the whole batch in one transaction, or nothing (raise StorageError)."""
+        """Freeze and write one batch (for callers that do not batch batches)."""
         ...
 
     async def load_snapshot(self) -> LaneSnapshot:

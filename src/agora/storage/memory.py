@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import replace
 
 from agora.core.errors import StorageError
@@ -33,6 +33,18 @@ class MemoryStore:
         self._checkpoints: dict[str, int] = {}
         self._projections: dict[tuple[str, str], bytes] = {}
         self._closed = False
+
+    def freeze(self, batch: LaneBatch) -> LaneBatch:
+        """Copy the batch's mutable records now, before the lane changes them again."""
+        return replace(
+            batch,
+            accounts=[replace(record) for record in batch.accounts],
+            orders=[order.snapshot() for order in batch.orders],
+        )
+
+    async def commit_frozen(self, batches: Sequence[LaneBatch]) -> None:
+        """Write frozen batches as one, or raise StorageError and write nothing."""
+        await self.commit(LaneBatch.merge(batches))
 
     async def commit(self, batch: LaneBatch) -> None:
         """Write the whole batch, or raise StorageError and write nothing."""

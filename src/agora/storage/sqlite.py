@@ -8,6 +8,7 @@ readers see every committed batch, and the two writers take turns on SQLite's wr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from agora.orders.model import Order
 from agora.orders.ports import LaneBatch, LaneSnapshot
 from agora.storage import sqlite_bus
 from agora.storage.ports import Effect, LedgerRecords
-from agora.storage.sqlite_batch import batch_rows
+from agora.storage.sqlite_batch import BatchRows, batch_rows
 from agora.storage.sqlite_conn import SqliteConnection
 from agora.storage.sqlite_read import read_ledger, read_order, read_snapshot
 from agora.storage.sqlite_writer import WriterProcess
@@ -42,12 +43,19 @@ class SqliteStore:
         connection = await SqliteConnection.open(path, busy_timeout_ms=busy_timeout_ms)
         return cls(connection, WriterProcess(path, busy_timeout_ms))
 
-    async def commit(self, batch: LaneBatch) -> None:
-        """Write the whole batch in one transaction, or raise StorageError and write nothing."""
+    def freeze(self, batch: LaneBatch) -> BatchRows:
+        """Lay the batch out as rows now, before the lane changes its orders again."""
+        return batch_rows(batch)
+
+    async def commit_frozen(self, batches: Sequence[BatchRows]) -> None:
+        """Write frozen batches in one transaction, or raise StorageError and write nothing."""
         if self._closed:
             raise StorageError("committing a lane batch failed: the store is closed")
-        rows = batch_rows(batch)  # now, on the caller's thread: the lane keeps mutating orders
-        await self._writer.commit(rows)
+        await self._writer.commit(BatchRows.merge(batches))
+
+    async def commit(self, batch: LaneBatch) -> None:
+        """Write the whole batch in one transaction, or raise StorageError and write nothing."""
+        await self.commit_frozen([self.freeze(batch)])
 
     async def load_snapshot(self) -> LaneSnapshot:
         """Read what the lanes rebuild their in-memory state from."""

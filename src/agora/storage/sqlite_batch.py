@@ -64,6 +64,21 @@ class BatchRows:
     holds: list[Hold]
     events: list[Event]
 
+    @staticmethod
+    def merge(batches: Sequence[BatchRows]) -> BatchRows:
+        """Concatenate frozen batches (balance rows add up: each is a delta)."""
+        if len(batches) == 1:
+            return batches[0]
+        return BatchRows(
+            accounts=[row for b in batches for row in b.accounts],
+            orders=[row for b in batches for row in b.orders],
+            fills=[row for b in batches for row in b.fills],
+            balances=[row for b in batches for row in b.balances],
+            transfers=[t for b in batches for t in b.transfers],
+            holds=[h for b in batches for h in b.holds],
+            events=[e for b in batches for e in b.events],
+        )
+
 
 def batch_rows(batch: LaneBatch) -> BatchRows:
     """Copy a batch into rows now, before the lane mutates its orders and accounts again."""
