@@ -193,18 +193,22 @@ def _admit(
         settlement.reserve(book.ledger, order, max(0, need - freed), now)
         order.replace_base_filled = replacing.filled_qty if replacing is not None else 0
         book.touch(order)
-        recent = RecentOrder(
-            symbol=intent.symbol,
-            side=intent.side,
-            qty=intent.qty,
-            limit_price=intent.limit_price,
-            stop_price=intent.stop_price,
-            client_order_id=intent.client_order_id,
-            at=now,
-        )
-        state.remember(order.order_id, recent)
+        state.remember(order.order_id, as_recent(intent, now))
         return
     raise _deny(book, order, now, correlation_id, denial.rule, denial.code, denial.message)
+
+
+def as_recent(intent: OrderIntent, now: datetime) -> RecentOrder:
+    """The intent as the duplicate guard and the throttle remember it."""
+    return RecentOrder(
+        symbol=intent.symbol,
+        side=intent.side,
+        qty=intent.qty,
+        limit_price=intent.limit_price,
+        stop_price=intent.stop_price,
+        client_order_id=intent.client_order_id,
+        at=now,
+    )
 
 
 def _deny(
@@ -247,17 +251,8 @@ def _context(
     open_buys = state.open_buy_qty.get(intent.symbol, 0)
     if replacing is not None and replacing.side is Side.BUY:
         open_buys -= replacing.leaves_qty
-    probe = RecentOrder(
-        symbol=intent.symbol,
-        side=intent.side,
-        qty=intent.qty,
-        limit_price=intent.limit_price,
-        stop_price=intent.stop_price,
-        client_order_id=intent.client_order_id,
-        at=now,
-    )
     excluding = replacing.order_id if replacing is not None else None
-    recent = state.duplicate_candidates(probe, excluding)
+    recent = state.duplicate_candidates(as_recent(intent, now), excluding)
     return RiskContext(
         now=now,
         limits=limits,
