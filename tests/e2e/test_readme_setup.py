@@ -38,6 +38,20 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+def _run_until_ready_then_interrupt(server: subprocess.Popen[str]) -> tuple[str, str]:
+    """Wait for the prompt, press Ctrl-C, and return what the server printed."""
+    assert server.stdout is not None
+    deadline = time.monotonic() + 60
+    seen = ""
+    while "Press Ctrl-C" not in seen:
+        assert time.monotonic() < deadline, seen
+        assert server.poll() is None, seen
+        seen += server.stdout.readline()
+    server.send_signal(signal.SIGINT)
+    out, err = server.communicate(timeout=60)
+    return seen + out, err
+
+
 @pytest.mark.slow
 def test_readme_commands_work_from_a_fresh_virtualenv(tmp_path: Path) -> None:
     checkout = tmp_path / "agora"
@@ -65,15 +79,12 @@ def test_readme_commands_work_from_a_fresh_virtualenv(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert server.stdout is not None
-    deadline = time.monotonic() + 60
-    seen = ""
-    while "Press Ctrl-C" not in seen:
-        assert time.monotonic() < deadline, seen
-        assert server.poll() is None, seen
-        seen += server.stdout.readline()
-    server.send_signal(signal.SIGINT)
-    out, err = server.communicate(timeout=60)
+    try:  # a failure here must not leak the process or its pipes into later tests
+        out, err = _run_until_ready_then_interrupt(server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
     assert server.returncode == 0, err
     assert "Stopped cleanly" in out
 
