@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from agora.bootstrap import Platform
 from agora.core.clock import ManualClock
 from agora.core.money import PRICE_SCALE, parse_units
+from agora.execution.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from agora.execution.engine import ExecutionEngine
 from agora.execution.venues.reports import Quote
 from agora.execution.venues.simulated.venue import SimulatedVenue
@@ -33,11 +34,14 @@ class Trading:
     commits: asyncio.Event
 
 
-async def trading(data: Path, clock: ManualClock, prices: LastPriceCache) -> Trading:
+async def trading(
+    data: Path, clock: ManualClock, prices: LastPriceCache, breaker: CircuitBreaker | None = None
+) -> Trading:
     platform = await start(data, clock, prices)
     assert isinstance(platform.store, SqliteStore)
     venue = SimulatedVenue()
     engine = ExecutionEngine(
+        breaker=breaker,
         venue=venue,
         orders=platform.orders,
         outbox=platform.store,
@@ -135,6 +139,11 @@ async def test_a_venue_outage_rejects_with_broker_unavailable(world: Trading) ->
     assert rejected.reject_reason == "broker_unavailable"
     ledger = world.platform.orders.lane_for(ACCOUNT).book.ledger
     assert ledger.pending(customer_cash(ACCOUNT)) == 0
+    assert isinstance(world.platform.store, SqliteStore)
+    events = [event for _, event in await world.platform.store.fetch_after(0, 1_000)]
+    letters = [event for event in events if event.type == "dead_letter"]
+    assert [letter.payload["order_id"] for letter in letters] == [placed.order_id]
+    assert letters[0].payload["reason"] == "broker_unavailable"
 
 
 async def test_open_orders_survive_a_restart_of_the_paper_venue(
@@ -161,3 +170,28 @@ async def test_open_orders_survive_a_restart_of_the_paper_venue(
         await verify(second.platform.store)
     finally:
         await close(second)
+
+
+async def test_the_breaker_opens_while_the_venue_is_down_and_closes_after_a_probe(
+    tmp_path: Path, clock: ManualClock, prices: LastPriceCache
+) -> None:
+    settings = BreakerSettings(failure_threshold=2, recovery_seconds=5, probe_successes=1)
+    world = await trading(tmp_path / "b", clock, prices, CircuitBreaker(settings))
+    try:
+        await funded(world.platform)
+        world.venue.on_quote(quote("199.90", "200.00"))
+        world.venue.fail()
+        for limit in (1_990_000, 1_980_000, 1_970_000):  # two failures open it; the third bounces
+            placed = await world.platform.orders.execute(order(Side.BUY, 1, limit=limit))
+            rejected = await reaches(world, placed.order_id, Status.REJECTED)
+            assert rejected.reject_reason == "broker_unavailable"
+        assert world.engine.breaker.state(clock.now()) is BreakerState.OPEN
+        world.venue.recover()
+        clock.advance(timedelta(seconds=5))
+        probe = await world.platform.orders.execute(order(Side.BUY, 1, limit=1_960_000))
+        await reaches(world, probe.order_id, Status.NEW)
+        assert world.engine.breaker.state(clock.now()) is BreakerState.CLOSED
+        ledger = world.platform.orders.lane_for(ACCOUNT).book.ledger
+        assert ledger.pending(customer_cash(ACCOUNT)) == 19_600  # only the probe is held
+    finally:
+        await close(world)

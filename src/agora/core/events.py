@@ -34,6 +34,7 @@ class EventType:
     ORDER_UPDATED = "order.updated"
     ORDER_FILLED = "order.filled"
     ORDER_DENIED = "order.denied"
+    DEAD_LETTER = "dead_letter"
     PLATFORM_SETTINGS = "platform.settings_changed"
 
 
@@ -47,6 +48,7 @@ TOPIC_BY_EVENT_TYPE: dict[str, str] = {
     EventType.ORDER_UPDATED: "order.updated",
     EventType.ORDER_DENIED: "order.updated",
     EventType.ORDER_FILLED: "order.filled",
+    EventType.DEAD_LETTER: "dead_letter",
     EventType.PLATFORM_SETTINGS: "ledger.transfers",
 }
 """The bus topic (ARCHITECTURE.md) each event type travels on; every event also goes to audit."""

@@ -27,6 +27,9 @@ from agora.risk.types import ReasonCode
 if TYPE_CHECKING:
     from agora.orders.book import AccountBook
 
+BROKER_UNAVAILABLE = "broker_unavailable"
+"""The reject reason when no venue could take the order; such orders are also dead-lettered."""
+
 _VENUE_REPORTS = frozenset(ReportKind) - {ReportKind.CANCEL_REQUESTED, ReportKind.REPLACE_REQUESTED}
 
 
@@ -326,6 +329,10 @@ def _settle(
     book.touch(order)
     event = order_payload(order, report.kind.value)
     book.emit(EventType.ORDER_UPDATED, order.account_id, None, event, now)
+    if report.kind is ReportKind.REJECTED and report.reason == BROKER_UNAVAILABLE:
+        letter = order_payload(order, report.kind.value)
+        letter["reason"] = BROKER_UNAVAILABLE
+        book.emit(EventType.DEAD_LETTER, order.account_id, None, letter, now)
 
 
 def _follow_up(
