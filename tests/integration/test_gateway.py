@@ -297,8 +297,10 @@ async def test_stop_fails_a_waiting_submit_and_later_calls() -> None:
 
 
 async def test_many_orders_each_answered_exactly_once() -> None:
+    # Debug mode makes asyncio raise if the venue thread touches the loop other than thread-safely.
+    asyncio.get_running_loop().set_debug(True)
     venue, collector = SpyVenue(), Collector()
-    count = 2_000
+    count = 10_000
     async with running(venue, collector) as gateway:
         venue.on_quote(quote(size=count * 10))
         answers = await asyncio.gather(*(gateway.submit(buy(f"o{n}")) for n in range(count)))
