@@ -203,10 +203,12 @@ def test_cancel_resting_and_too_late_or_unknown(book: SimulatedBook) -> None:
     assert book.on_quote(quote(900_000, 900_100), NOW) == []
 
 
-def test_replace_takes_new_time_priority_and_silences_the_old_order(book: SimulatedBook) -> None:
+def test_replace_with_more_qty_loses_time_priority_and_silences_the_old_order(
+    book: SimulatedBook,
+) -> None:
     book.submit(order("a", qty=10), NOW)
     book.submit(order("b", qty=10), NOW)
-    reports = book.replace("a", order("a2", qty=10), NOW)
+    reports = book.replace("a", order("a2", qty=11), NOW)
     assert kinds(reports) == [("replaced", "a"), ("accepted", "a2")]
     assert book.open_order_ids() == ["b", "a2"]
     assert fills(book.on_quote(quote(999_900, 1_000_000, size=15), NOW)) == [
@@ -215,6 +217,28 @@ def test_replace_takes_new_time_priority_and_silences_the_old_order(book: Simula
     ]
     assert book.cancel("a", NOW)[0].reason == "too_late"
     assert book.replace("a", order("a3"), NOW)[0].kind == "replace_rejected"
+
+
+def test_replace_with_less_qty_at_the_same_price_keeps_time_priority(book: SimulatedBook) -> None:
+    book.submit(order("a", qty=10), NOW)
+    book.submit(order("b", qty=10), NOW)
+    book.replace("a", order("a2", qty=6), NOW)
+    assert fills(book.on_quote(quote(999_900, 1_000_000, size=8), NOW)) == [
+        ("a2", 6, 1_000_000),
+        ("b", 2, 1_000_000),
+    ]
+
+
+def test_replace_at_another_price_loses_time_priority(book: SimulatedBook) -> None:
+    book.submit(order("a", qty=10, limit_price=990_000), NOW)
+    book.submit(order("b", qty=10, limit_price=1_000_000), NOW)
+    book.submit(order("c", qty=10, limit_price=1_000_000), NOW)
+    book.replace("a", order("a2", qty=10, limit_price=1_000_000), NOW)  # price up: joins the back
+    assert [f[0] for f in fills(book.on_quote(quote(999_900, 1_000_000, size=25), NOW))] == [
+        "b",
+        "c",
+        "a2",
+    ]
 
 
 def test_replace_fills_at_once_when_the_new_order_is_marketable(book: SimulatedBook) -> None:

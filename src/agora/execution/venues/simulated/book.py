@@ -15,6 +15,8 @@ Behaviour where the venue spec is silent:
   shows the sizes fills have not yet consumed.
 - Rejected orders count as final: cancelling one answers ``too_late``. Triggering a stop sends no
   report (there is no report kind for it).
+- A replace keeps its time priority when its type and prices are unchanged and its quantity does
+  not go up (FIX); otherwise it queues anew.
 - Reusing an order id is a caller bug and raises ``ConflictError``; a replace naming a new id that
   is already known is refused with ``duplicate_order_id``.
 """
@@ -150,10 +152,26 @@ class SimulatedBook:
             reason = self._replace_refusal(working.order, new)
         if working is None or reason is not None:
             return [_report("replace_rejected", order_id, now, reason=reason)]
+        if _keeps_priority(working, new):
+            return self._amend(working, new, now)
         reports: list[VenueReport] = []
         self._close(working, "replaced", None, now, reports)
         self._admit(new, now, reports)
         return reports
+
+    def _amend(self, working: Working, new: VenueOrder, now: datetime) -> list[VenueReport]:
+        """Replace in place: same queue position and venue order id, the new id and quantity."""
+        old_id = working.order_id
+        del self._live[old_id]
+        self._closed.add(old_id)
+        working.order, working.order_id = new, new.order_id
+        working.time_in_force, working.remaining = new.time_in_force, new.qty
+        self._live[new.order_id] = working
+        venue_id = working.venue_order_id
+        return [
+            _report("replaced", old_id, now, venue_order_id=venue_id),
+            _report("accepted", new.order_id, now, venue_order_id=venue_id),
+        ]
 
     def expire_day(self, now: datetime) -> list[VenueReport]:
         """Expire every resting day, opg and cls order; gtc orders stay."""
@@ -363,6 +381,18 @@ class SimulatedBook:
         if new.side != old.side:
             return "side_mismatch"
         return invalid_reason(new)
+
+
+def _keeps_priority(working: Working, new: VenueOrder) -> bool:
+    """FIX: a replace keeps its place unless the price changes or the quantity goes up."""
+    old = working.order
+    return (
+        new.order_type == old.order_type
+        and new.limit_price == old.limit_price
+        and new.stop_price == old.stop_price
+        and new.protection_price == old.protection_price
+        and new.qty <= working.remaining
+    )
 
 
 def _report(
