@@ -36,6 +36,7 @@ from agora.execution.venues.simulated.orders import (
     Working,
     below,
     invalid_reason,
+    keeps_priority,
     start_working,
 )
 
@@ -152,7 +153,7 @@ class SimulatedBook:
             reason = self._replace_refusal(working.order, new)
         if working is None or reason is not None:
             return [_report("replace_rejected", order_id, now, reason=reason)]
-        if _keeps_priority(working, new):
+        if keeps_priority(working, new):
             return self._amend(working, new, now)
         reports: list[VenueReport] = []
         self._close(working, "replaced", None, now, reports)
@@ -381,18 +382,6 @@ class SimulatedBook:
         if new.side != old.side:
             return "side_mismatch"
         return invalid_reason(new)
-
-
-def _keeps_priority(working: Working, new: VenueOrder) -> bool:
-    """FIX: a replace keeps its place unless the price changes or the quantity goes up."""
-    old = working.order
-    return (
-        new.order_type == old.order_type
-        and new.limit_price == old.limit_price
-        and new.stop_price == old.stop_price
-        and new.protection_price == old.protection_price
-        and new.qty <= working.remaining
-    )
 
 
 def _report(

@@ -146,3 +146,15 @@ def _price_reason(value: int | None, required: bool, name: str) -> str:
     if value is None:
         return f"missing_{name}"
     return f"invalid_{name}" if required else f"unexpected_{name}"
+
+
+def keeps_priority(working: Working, new: VenueOrder) -> bool:
+    """FIX: a replace keeps its place unless the price changes or the quantity goes up."""
+    old = working.order
+    return (
+        new.order_type == old.order_type
+        and new.limit_price == old.limit_price
+        and new.stop_price == old.stop_price
+        and new.protection_price == old.protection_price
+        and new.qty <= working.remaining
+    )
