@@ -58,6 +58,22 @@ def validate_shape(
         raise ValidationError(f"{tif.value} takes market or limit orders", code="invalid_order")
 
 
+def intent_of(order: Order) -> OrderIntent:
+    """The order as the risk rules see it (a replacement names the order it replaces)."""
+    return OrderIntent(
+        account_id=order.account_id,
+        symbol=order.symbol,
+        side=order.side.value,
+        order_type=order.order_type.value,
+        qty=order.qty,
+        qty_scale=order.qty_scale,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        client_order_id=order.client_order_id,
+        replaces=order.replaces,
+    )
+
+
 def as_recent(intent: OrderIntent, now: datetime) -> RecentOrder:
     """The intent as the duplicate guard and the throttle remember it."""
     return RecentOrder(

@@ -15,7 +15,7 @@ from agora.core.errors import (
 from agora.core.events import EventType
 from agora.ledger import customer_shares, parse_ledger_account
 from agora.orders import settlement
-from agora.orders.admission import as_recent, risk_context, validate_shape
+from agora.orders.admission import as_recent, intent_of, risk_context, validate_shape
 from agora.orders.commands import ApplyReport, CancelOrder, PlaceOrder, ReplaceOrder
 from agora.orders.model import Order, Report, ReportKind, Side, Status
 from agora.orders.state import AccountState
@@ -52,17 +52,6 @@ def place(book: AccountBook, command: PlaceOrder, now: datetime) -> Order:
         command.limit_price,
         command.stop_price,
     )
-    intent = OrderIntent(
-        account_id=command.account_id,
-        symbol=command.symbol,
-        side=command.side.value,
-        order_type=command.order_type.value,
-        qty=command.qty,
-        qty_scale=instrument.qty_scale,
-        limit_price=command.limit_price,
-        stop_price=command.stop_price,
-        client_order_id=command.client_order_id,
-    )
     order = Order(
         order_id=book.ids.new("ord"),
         account_id=command.account_id,
@@ -79,7 +68,7 @@ def place(book: AccountBook, command: PlaceOrder, now: datetime) -> Order:
         created_at=now,
         updated_at=now,
     )
-    _admit(book, state, intent, order, now, command.correlation_id)
+    _admit(book, state, intent_of(order), order, now, command.correlation_id)
     if command.client_order_id is not None:
         state.client_order_ids[command.client_order_id] = order.order_id
     book.emit(
@@ -253,19 +242,7 @@ def replace(book: AccountBook, command: ReplaceOrder, now: datetime) -> Order:
         updated_at=now,
         replaces=old.order_id,
     )
-    intent = OrderIntent(
-        account_id=new.account_id,
-        symbol=new.symbol,
-        side=new.side.value,
-        order_type=new.order_type.value,
-        qty=new.qty,
-        qty_scale=new.qty_scale,
-        limit_price=limit,
-        stop_price=stop,
-        client_order_id=command.client_order_id,
-        replaces=old.order_id,
-    )
-    _admit(book, state, intent, new, now, None, replacing=old)
+    _admit(book, state, intent_of(new), new, now, None, replacing=old)
     if command.client_order_id is not None:
         state.client_order_ids[command.client_order_id] = new.order_id
     _apply(
