@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agora import __version__
+from agora.core.errors import AgoraError
 
 app = typer.Typer(
     name="agora",
@@ -42,7 +43,12 @@ def serve(data_dir: DataDir = Path("agora-data")) -> None:
     """Run the embedded platform (order service on SQLite) until interrupted."""
     from agora.cli_serve import run_serve
 
-    sys.exit(asyncio.run(run_serve(data_dir.absolute(), console)))
+    try:
+        code = asyncio.run(run_serve(data_dir.absolute(), console))
+    except AgoraError as error:
+        console.print(f"[red]cannot start: {error.message}[/red]")
+        code = 2
+    sys.exit(code)
 
 
 @ledger_app.command("verify")
@@ -54,7 +60,11 @@ def ledger_verify(data_dir: DataDir = Path("agora-data")) -> None:
     if not database.is_file():
         console.print(f"[red]no Agora database at {database}[/red]")
         raise typer.Exit(2)
-    report = asyncio.run(run_verify(database))
+    try:
+        report = asyncio.run(run_verify(database))
+    except AgoraError as error:
+        console.print(f"[red]cannot verify: {error.message}[/red]")
+        raise typer.Exit(2) from None
     table = Table("check", "ok", "detail")
     for check in report.checks:
         table.add_row(
