@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import msgspec
 import pytest
 
-from agora.bus.ports import CheckpointStore, OutboxStore, ProjectionTx
+from agora.bus.ports import CheckpointStore, DocumentSource, OutboxStore, ProjectionTx
 from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.ledger import Hold, Transfer, TransferKind, customer_cash, external_bank, venue_account
@@ -25,7 +25,7 @@ from agora.storage import LedgerRecords, LedgerRecordsSource
 T0 = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
 
 
-class Store(LaneStore, OutboxStore, CheckpointStore, LedgerRecordsSource, Protocol):
+class Store(LaneStore, OutboxStore, CheckpointStore, LedgerRecordsSource, DocumentSource, Protocol):
     """Every port a storage adapter implements."""
 
 
@@ -444,6 +444,25 @@ class StoreContract:
         await store.apply("totals", 5, lambda tx: tx.delete("totals", "acc_1"))
         await store.apply("totals", 6, lambda tx: tx.delete("totals", "never_there"))
         assert await _read(store, "totals", "totals", "acc_1", seq=7) is None
+
+    async def test_documents_list_by_key_prefix_and_only_committed(self, store: Store) -> None:
+        def write(tx: ProjectionTx) -> None:
+            for key in ("acc_1|MSFT", "acc_1|AAPL", "acc_10|AAPL", "acc_2|AAPL"):
+                tx.put("positions", key, key.encode())
+            tx.put("other", "acc_1|AAPL", b"elsewhere")
+
+        def doomed(tx: ProjectionTx) -> None:
+            tx.put("positions", "acc_1|ZZZ", b"never committed")
+            raise ValueError("subscriber bug")
+
+        await store.apply("positions", 1, write)
+        with pytest.raises(ValueError, match="subscriber bug"):
+            await store.apply("positions", 2, doomed)
+
+        found = await store.documents("positions", "acc_1|")
+        assert found == [("acc_1|AAPL", b"acc_1|AAPL"), ("acc_1|MSFT", b"acc_1|MSFT")]
+        assert len(await store.documents("positions", "")) == 4
+        assert await store.documents("positions", "acc_3|") == []
 
     async def test_ledger_records_hold_every_transfer_and_open_needs(self, store: Store) -> None:
         orders = [

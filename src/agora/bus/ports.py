@@ -53,3 +53,11 @@ class CheckpointStore(Protocol):
     async def apply(self, subscriber: str, seq: int, effect: Effect) -> bool:
         """Run ``effect`` and move the checkpoint in one transaction; False if done before."""
         ...
+
+
+class DocumentSource(Protocol):
+    """Read models as their readers see them: committed documents, listed by key prefix."""
+
+    async def documents(self, collection: str, prefix: str) -> list[tuple[str, bytes]]:
+        """Return ``(key, value)`` of the documents whose keys start with ``prefix``, by key."""
+        ...

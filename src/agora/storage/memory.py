@@ -133,6 +133,16 @@ class MemoryStore:
         self._checkpoints[subscriber] = seq
         return True
 
+    async def documents(self, collection: str, prefix: str) -> list[tuple[str, bytes]]:
+        """Return the documents of ``collection`` whose keys start with ``prefix``, by key."""
+        self._check_open()
+        found = [
+            (key, value)
+            for (name, key), value in self._projections.items()
+            if name == collection and key.startswith(prefix)
+        ]
+        return sorted(found)
+
     async def close(self) -> None:
         """Refuse further use."""
         self._closed = True

@@ -95,6 +95,11 @@ class SqliteStore:
         work = partial(sqlite_bus.apply_effect, subscriber=subscriber, seq=seq, effect=effect)
         return await self._db.write(f"applying {subscriber} at {seq}", work)
 
+    async def documents(self, collection: str, prefix: str) -> list[tuple[str, bytes]]:
+        """Read a read model's documents whose keys start with ``prefix``, by key."""
+        work = partial(sqlite_bus.read_documents, collection=collection, prefix=prefix)
+        return await self._db.read(f"reading {collection}", work)
+
     async def close(self) -> None:
         """Stop the writer after its last batch, then close the connection (idempotent)."""
         if not self._closed:

@@ -64,6 +64,18 @@ def apply_effect(conn: sqlite3.Connection, subscriber: str, seq: int, effect: Ef
     return True
 
 
+def read_documents(
+    conn: sqlite3.Connection, collection: str, prefix: str
+) -> list[tuple[str, bytes]]:
+    """Read the documents of ``collection`` whose keys start with ``prefix``, by key."""
+    rows = conn.execute(
+        "SELECT key, value FROM projections WHERE collection = ? AND key >= ? AND key < ?"
+        " ORDER BY key",
+        (collection, prefix, prefix + "\U0010ffff"),  # keys compare as UTF-8 bytes
+    )
+    return [(key, bytes(value)) for key, value in rows]
+
+
 class SqliteProjectionTx:
     """A subscriber's documents, read and written inside its checkpoint's transaction."""
 

@@ -1,0 +1,1 @@
+"""Positions: the average-cost model and the projector that keeps them from fills."""
