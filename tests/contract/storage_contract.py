@@ -18,14 +18,31 @@ from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.ledger import Hold, Transfer, TransferKind, customer_cash, external_bank, venue_account
 from agora.orders.model import FINAL_STATUSES, Order, OrderType, Side, Status, TimeInForce
-from agora.orders.ports import AccountRecord, FillRecord, LaneBatch, LaneSnapshot, LaneStore
+from agora.orders.ports import (
+    AccountRecord,
+    FillQuery,
+    FillRecord,
+    LaneBatch,
+    LaneSnapshot,
+    LaneStore,
+    OrderQuery,
+    OrderReads,
+)
 from agora.risk.types import RiskLimits, TradingState
 from agora.storage import LedgerRecords, LedgerRecordsSource
 
 T0 = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
 
 
-class Store(LaneStore, OutboxStore, CheckpointStore, LedgerRecordsSource, DocumentSource, Protocol):
+class Store(
+    LaneStore,
+    OutboxStore,
+    CheckpointStore,
+    LedgerRecordsSource,
+    DocumentSource,
+    OrderReads,
+    Protocol,
+):
     """Every port a storage adapter implements."""
 
 
@@ -463,6 +480,50 @@ class StoreContract:
         assert found == [("acc_1|AAPL", b"acc_1|AAPL"), ("acc_1|MSFT", b"acc_1|MSFT")]
         assert len(await store.documents("positions", "")) == 4
         assert await store.documents("positions", "acc_3|") == []
+
+    async def test_orders_list_newest_first_by_status_symbol_and_page(self, store: Store) -> None:
+        orders = [
+            order("ord_1"),
+            order("ord_2", status=Status.FILLED),
+            order("ord_3", symbol="MSFT", client_order_id="mine"),
+            order("ord_4", status=Status.CANCELED, symbol="MSFT"),
+            order("ord_5", account_id="acc_2"),
+        ]
+        await store.commit(replace(opened("acc_1", "acc_2"), orders=orders))
+
+        async def ids(**query: Any) -> list[str]:
+            found = await store.list_orders(OrderQuery(account_id="acc_1", **query))
+            return [item.order_id for item in found]
+
+        assert await ids() == ["ord_4", "ord_3", "ord_2", "ord_1"]
+        assert await ids(status="open") == ["ord_3", "ord_1"]
+        assert await ids(status="closed") == ["ord_4", "ord_2"]
+        assert await ids(symbol="MSFT") == ["ord_4", "ord_3"]
+        assert await ids(after="ord_3", limit=1) == ["ord_2"]
+        found = await store.get_order_by_client_id("acc_1", "mine")
+        assert found is not None
+        assert found.order_id == "ord_3"
+        assert await store.get_order_by_client_id("acc_2", "mine") is None
+
+    async def test_fills_list_newest_first_after_a_time(self, store: Store) -> None:
+        times = [(T0 + timedelta(seconds=n)).isoformat() for n in range(3)]
+        fills = [
+            replace(fill("ord_1", f"f{n}"), timestamp=times[n], symbol=symbol)
+            for n, symbol in enumerate(("AAPL", "MSFT", "AAPL"))
+        ]
+        await store.commit(replace(opened("acc_1"), orders=[order("ord_1")], fills=fills))
+
+        async def ids(**query: Any) -> list[str]:
+            found = await store.list_fills(FillQuery(account_id="acc_1", **query))
+            return [item.fill_id for item in found]
+
+        assert await ids() == ["f2", "f1", "f0"]
+        assert await ids(symbol="AAPL") == ["f2", "f0"]
+        assert await ids(after=times[0]) == ["f2", "f1"]
+        assert await ids(limit=1) == ["f2"]
+        assert await store.list_fills(FillQuery(account_id="acc_2")) == []
+        (first,) = await store.list_fills(FillQuery(account_id="acc_1", limit=1))
+        assert first == fills[2]
 
     async def test_ledger_records_hold_every_transfer_and_open_needs(self, store: Store) -> None:
         orders = [

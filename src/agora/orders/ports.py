@@ -23,6 +23,27 @@ class AccountRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderQuery:
+    """Which of an account's orders to list: newest first, a page at a time."""
+
+    account_id: str
+    status: str = "all"  # "open" | "closed" | "all"
+    symbol: str | None = None
+    after: str | None = None  # an order id: list the orders placed before it
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillQuery:
+    """Which of an account's fills to list: newest first."""
+
+    account_id: str
+    symbol: str | None = None
+    after: str | None = None  # an RFC 3339 time: only fills after it
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class FillRecord:
     """One execution, stored once by fill id."""
 
@@ -113,6 +134,22 @@ class LaneStore(Protocol):
 
     async def close(self) -> None:
         """Release the store's resources."""
+        ...
+
+
+class OrderReads(Protocol):
+    """Committed orders and fills, as the API lists them."""
+
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        """Return a page of an account's orders, newest first."""
+        ...
+
+    async def get_order_by_client_id(self, account_id: str, client_order_id: str) -> Order | None:
+        """Return an account's order by its client order id, or None."""
+        ...
+
+    async def list_fills(self, query: FillQuery) -> list[FillRecord]:
+        """Return a page of an account's fills, newest first."""
         ...
 
 

@@ -9,7 +9,14 @@ from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.ledger import Hold, Transfer
 from agora.orders.model import Order
-from agora.orders.ports import AccountRecord, FillRecord, LaneBatch, LaneSnapshot
+from agora.orders.ports import (
+    AccountRecord,
+    FillQuery,
+    FillRecord,
+    LaneBatch,
+    LaneSnapshot,
+    OrderQuery,
+)
 from agora.storage.ports import Effect, LedgerRecords
 
 _CLIENT_REASONS = frozenset({"deposit", "withdrawal"})
@@ -84,6 +91,37 @@ class MemoryStore:
         self._check_open()
         order = self._orders.get(order_id)
         return None if order is None else self._read(order)
+
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        """Return a page of an account's orders, newest first."""
+        self._check_open()
+        found = [
+            self._read(order)
+            for order_id, order in sorted(self._orders.items(), reverse=True)
+            if order.account_id == query.account_id
+            and (query.status == "all" or order.is_final == (query.status == "closed"))
+            and query.symbol in (None, order.symbol)
+            and (query.after is None or order_id < query.after)
+        ]
+        return found[: query.limit]
+
+    async def get_order_by_client_id(self, account_id: str, client_order_id: str) -> Order | None:
+        """Return an account's order by its client order id, or None."""
+        order_id = self._client_order_ids.get((account_id, client_order_id))
+        return None if order_id is None else await self.get_order(order_id)
+
+    async def list_fills(self, query: FillQuery) -> list[FillRecord]:
+        """Return a page of an account's fills, newest first."""
+        self._check_open()
+        found = [
+            fill
+            for fill in reversed(self._fills.values())
+            if fill.account_id == query.account_id
+            and query.symbol in (None, fill.symbol)
+            and (query.after is None or fill.timestamp > query.after)
+        ]
+        found.sort(key=lambda fill: fill.timestamp, reverse=True)
+        return found[: query.limit]
 
     async def ledger_records(self) -> LedgerRecords:
         """Return every transfer, posted balance and hold, and what open orders still reserve."""

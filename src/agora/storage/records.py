@@ -101,6 +101,11 @@ def order_from_row(row: Row, fill_ids: set[str]) -> Order:
     return Order(**values, fill_ids=fill_ids)
 
 
+def fill_from_row(row: Row) -> FillRecord:
+    """Rebuild a fill from its row."""
+    return FillRecord(**dict(zip(FILL_COLUMNS, row, strict=True)))
+
+
 def fill_to_row(fill: FillRecord) -> Row:
     """Lay out one fill as a row."""
     return (

@@ -15,12 +15,19 @@ from pathlib import Path
 from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.orders.model import Order
-from agora.orders.ports import LaneBatch, LaneSnapshot
+from agora.orders.ports import FillQuery, FillRecord, LaneBatch, LaneSnapshot, OrderQuery
 from agora.storage import sqlite_bus
 from agora.storage.ports import Effect, LedgerRecords
 from agora.storage.sqlite_batch import BatchRows, batch_rows
 from agora.storage.sqlite_conn import SqliteConnection
-from agora.storage.sqlite_read import read_ledger, read_order, read_snapshot
+from agora.storage.sqlite_read import (
+    list_fills,
+    list_orders,
+    read_ledger,
+    read_order,
+    read_order_by_client_id,
+    read_snapshot,
+)
 from agora.storage.sqlite_writer import WriterProcess
 
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
@@ -66,6 +73,21 @@ class SqliteStore:
         return await self._db.read(
             f"reading order {order_id}", partial(read_order, order_id=order_id)
         )
+
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        """Return a page of an account's orders, newest first."""
+        return await self._db.read("listing orders", partial(list_orders, query=query))
+
+    async def get_order_by_client_id(self, account_id: str, client_order_id: str) -> Order | None:
+        """Return an account's order by its client order id, or None."""
+        work = partial(
+            read_order_by_client_id, account_id=account_id, client_order_id=client_order_id
+        )
+        return await self._db.read(f"reading order {client_order_id}", work)
+
+    async def list_fills(self, query: FillQuery) -> list[FillRecord]:
+        """Return a page of an account's fills, newest first."""
+        return await self._db.read("listing fills", partial(list_fills, query=query))
 
     async def ledger_records(self) -> LedgerRecords:
         """Read every transfer, posted balance and hold, and what open orders still reserve."""

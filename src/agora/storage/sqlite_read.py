@@ -5,17 +5,19 @@ from __future__ import annotations
 import sqlite3
 
 from agora.orders.model import Order
-from agora.orders.ports import LaneSnapshot
+from agora.orders.ports import FillQuery, FillRecord, LaneSnapshot, OrderQuery
 from agora.storage.ports import LedgerRecords
 from agora.storage.records import (
     ACCOUNT_COLUMNS,
     CLIENT_TRANSFERS,
+    FILL_COLUMNS,
     HOLD_COLUMNS,
     OPEN_HOLDS,
     OPEN_ORDERS,
     ORDER_COLUMNS,
     TRANSFER_COLUMNS,
     account_from_row,
+    fill_from_row,
     hold_from_row,
     order_from_row,
     transfer_from_row,
@@ -84,3 +86,52 @@ def _open_orders(conn: sqlite3.Connection) -> list[Order]:
         fill_ids.setdefault(order_id, set()).add(fill_id)
     rows = conn.execute(f"{_ORDER_SELECT} WHERE {OPEN_ORDERS}")
     return [order_from_row(row, fill_ids.get(row[0], set())) for row in rows]
+
+
+_FILL_SELECT = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+_CLOSED_ORDERS = f"NOT ({OPEN_ORDERS})"
+
+
+def list_orders(conn: sqlite3.Connection, query: OrderQuery) -> list[Order]:
+    """Read an account's orders, newest first (order ids are time-ordered), one page."""
+    sql = [f"{_ORDER_SELECT} WHERE account_id = ?"]
+    params: list[object] = [query.account_id]
+    if query.status == "open":
+        sql.append(f"AND {OPEN_ORDERS}")
+    elif query.status == "closed":
+        sql.append(f"AND {_CLOSED_ORDERS}")
+    if query.symbol is not None:
+        sql.append("AND symbol = ?")
+        params.append(query.symbol)
+    if query.after is not None:
+        sql.append("AND order_id < ?")
+        params.append(query.after)
+    sql.append("ORDER BY order_id DESC LIMIT ?")
+    params.append(query.limit)
+    return [order_from_row(row, set()) for row in conn.execute(" ".join(sql), params)]
+
+
+def read_order_by_client_id(
+    conn: sqlite3.Connection, account_id: str, client_order_id: str
+) -> Order | None:
+    """Read an account's order by its client order id, or None."""
+    row = conn.execute(
+        "SELECT order_id FROM orders WHERE account_id = ? AND client_order_id = ?",
+        (account_id, client_order_id),
+    ).fetchone()
+    return None if row is None else read_order(conn, row[0])
+
+
+def list_fills(conn: sqlite3.Connection, query: FillQuery) -> list[FillRecord]:
+    """Read an account's fills, newest first, one page."""
+    sql = [f"{_FILL_SELECT} WHERE account_id = ?"]
+    params: list[object] = [query.account_id]
+    if query.symbol is not None:
+        sql.append("AND symbol = ?")
+        params.append(query.symbol)
+    if query.after is not None:
+        sql.append("AND timestamp > ?")
+        params.append(query.after)
+    sql.append("ORDER BY timestamp DESC, rowid DESC LIMIT ?")
+    params.append(query.limit)
+    return [fill_from_row(row) for row in conn.execute(" ".join(sql), params)]
