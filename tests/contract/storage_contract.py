@@ -30,6 +30,7 @@ from agora.orders.ports import (
 )
 from agora.risk.types import RiskLimits, TradingState
 from agora.storage import LedgerRecords, LedgerRecordsSource
+from agora.storage.ports import DocumentStore
 
 T0 = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -41,6 +42,7 @@ class Store(
     LedgerRecordsSource,
     DocumentSource,
     OrderReads,
+    DocumentStore,
     Protocol,
 ):
     """Every port a storage adapter implements."""
@@ -524,6 +526,17 @@ class StoreContract:
         assert await store.list_fills(FillQuery(account_id="acc_2")) == []
         (first,) = await store.list_fills(FillQuery(account_id="acc_1", limit=1))
         assert first == fills[2]
+
+    async def test_documents_are_written_durably_and_only_if_absent_when_asked(
+        self, store: Store
+    ) -> None:
+        assert await store.get_document("users", "u1") is None
+        assert await store.put_document("users", "u1", b"first", only_if_absent=True) is True
+        assert await store.put_document("users", "u1", b"second", only_if_absent=True) is False
+        assert await store.get_document("users", "u1") == b"first"
+        assert await store.put_document("users", "u1", b"third") is True
+        assert await store.get_document("users", "u1") == b"third"
+        assert await store.documents("users", "u") == [("u1", b"third")]
 
     async def test_ledger_records_hold_every_transfer_and_open_needs(self, store: Store) -> None:
         orders = [

@@ -181,6 +181,21 @@ class MemoryStore:
         ]
         return sorted(found)
 
+    async def get_document(self, collection: str, key: str) -> bytes | None:
+        """Read one document, or None."""
+        self._check_open()
+        return self._projections.get((collection, key))
+
+    async def put_document(
+        self, collection: str, key: str, value: bytes, *, only_if_absent: bool = False
+    ) -> bool:
+        """Write one document; with ``only_if_absent``, False when the key exists."""
+        self._check_open()
+        if only_if_absent and (collection, key) in self._projections:
+            return False
+        self._projections[collection, key] = bytes(value)
+        return True
+
     async def close(self) -> None:
         """Refuse further use."""
         self._closed = True

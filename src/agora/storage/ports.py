@@ -50,3 +50,17 @@ class ProjectionTx(Protocol):
 
 Effect = Callable[[ProjectionTx], None]
 """What a subscriber does with one event, inside the checkpoint's transaction."""
+
+
+class DocumentStore(Protocol):
+    """Small keyed documents written outside any lane (users, idempotency records, settings)."""
+
+    async def get_document(self, collection: str, key: str) -> bytes | None:
+        """Read one committed document, or None."""
+        ...
+
+    async def put_document(
+        self, collection: str, key: str, value: bytes, *, only_if_absent: bool = False
+    ) -> bool:
+        """Write one document durably; with ``only_if_absent``, False when the key exists."""
+        ...

@@ -122,6 +122,24 @@ class SqliteStore:
         work = partial(sqlite_bus.read_documents, collection=collection, prefix=prefix)
         return await self._db.read(f"reading {collection}", work)
 
+    async def get_document(self, collection: str, key: str) -> bytes | None:
+        """Read one committed document, or None."""
+        work = partial(sqlite_bus.read_document, collection=collection, key=key)
+        return await self._db.read(f"reading {collection}/{key}", work)
+
+    async def put_document(
+        self, collection: str, key: str, value: bytes, *, only_if_absent: bool = False
+    ) -> bool:
+        """Write one document durably; with ``only_if_absent``, False when the key exists."""
+        work = partial(
+            sqlite_bus.write_document,
+            collection=collection,
+            key=key,
+            value=value,
+            only_if_absent=only_if_absent,
+        )
+        return await self._db.write(f"writing {collection}/{key}", work)
+
     async def close(self) -> None:
         """Stop the writer after its last batch, then close the connection (idempotent)."""
         if not self._closed:

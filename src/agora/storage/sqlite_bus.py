@@ -76,6 +76,27 @@ def read_documents(
     return [(key, bytes(value)) for key, value in rows]
 
 
+def read_document(conn: sqlite3.Connection, collection: str, key: str) -> bytes | None:
+    """Read one document, or None."""
+    row = conn.execute(
+        "SELECT value FROM projections WHERE collection = ? AND key = ?", (collection, key)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def write_document(
+    conn: sqlite3.Connection, collection: str, key: str, value: bytes, only_if_absent: bool
+) -> bool:
+    """Write one document; with ``only_if_absent``, leave an existing one and return False."""
+    conflict = "DO NOTHING" if only_if_absent else "DO UPDATE SET value = excluded.value"
+    cursor = conn.execute(
+        "INSERT INTO projections (collection, key, value) VALUES (?, ?, ?)"
+        f" ON CONFLICT (collection, key) {conflict}",
+        (collection, key, bytes(value)),
+    )
+    return cursor.rowcount == 1
+
+
 class SqliteProjectionTx:
     """A subscriber's documents, read and written inside its checkpoint's transaction."""
 
