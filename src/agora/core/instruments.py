@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import msgspec
 
@@ -76,7 +77,9 @@ class InstrumentRegistry:
         """Return every instrument, in listing order."""
         return tuple(self._by_symbol.values())
 
-    def parse_price(self, symbol: str, value: str | int, *, field: str = "limit_price") -> int:
+    def parse_price(
+        self, symbol: str, value: str | int | Decimal, *, field: str = "limit_price"
+    ) -> int:
         """Parse a positive price on the instrument's tick grid into PRICE_SCALE units."""
         instrument = self.get(symbol)
         units = parse_units(value, PRICE_SCALE, field=field)
@@ -88,7 +91,7 @@ class InstrumentRegistry:
             )
         return units
 
-    def parse_qty(self, symbol: str, value: str | int) -> int:
+    def parse_qty(self, symbol: str, value: str | int | Decimal) -> int:
         """Parse a positive quantity in whole lots into qty units."""
         instrument = self.get(symbol)
         units = parse_units(value, instrument.qty_scale, field="qty")

@@ -1,0 +1,1 @@
+"""The web tier: the v1 REST API, SSE streams, authentication, rate limits, idempotency."""
