@@ -1,0 +1,106 @@
+"""PriceUpdate → venue Quote, and the public shapes of prices and candles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from agora.core.instruments import InstrumentRegistry
+from agora.execution.venues.reports import Quote
+from agora.marketdata.normalize import make_update
+from agora.marketdata.quotes import quote_observer, to_quote
+from agora.marketdata.records import Candle, Interval
+from agora.marketdata.views import candle_payload, price_payload
+
+T0 = datetime(2025, 12, 1, 14, 30, tzinfo=UTC)
+
+
+def test_a_two_sided_update_passes_as_is() -> None:
+    update = make_update(
+        symbol="AAPL",
+        timestamp=T0,
+        source="s",
+        bid=2_000_000,
+        ask=2_000_300,
+        bid_size=300,
+        ask_size=500,
+        last=2_000_100,
+        volume=100,
+    )
+    assert to_quote(update, tick_size=100) == Quote(
+        symbol="AAPL",
+        bid=2_000_000,
+        ask=2_000_300,
+        bid_size=300,
+        ask_size=500,
+        last=2_000_100,
+        timestamp=T0,
+    )
+
+
+def test_a_quote_without_last_uses_the_mid_rounded_down_to_the_tick() -> None:
+    update = make_update(symbol="AAPL", timestamp=T0, source="s", bid=2_000_000, ask=2_000_300)
+    quote = to_quote(update, tick_size=100)
+    assert quote is not None
+    assert quote.last == 2_000_100
+
+
+def test_a_trade_becomes_a_quote_one_tick_either_side_sized_by_its_volume() -> None:
+    update = make_update(symbol="AAPL", timestamp=T0, source="s", last=2_000_000, volume=40)
+    assert to_quote(update, tick_size=100) == Quote(
+        symbol="AAPL",
+        bid=1_999_900,
+        ask=2_000_100,
+        bid_size=40,
+        ask_size=40,
+        last=2_000_000,
+        timestamp=T0,
+    )
+    no_volume = make_update(symbol="AAPL", timestamp=T0, source="s", last=2_000_000)
+    quote = to_quote(no_volume, tick_size=100)
+    assert quote is not None
+    assert (quote.bid_size, quote.ask_size) == (100, 100)
+
+
+def test_a_trade_at_one_tick_gives_no_quote() -> None:
+    update = make_update(symbol="AAPL", timestamp=T0, source="s", last=100)
+    assert to_quote(update, tick_size=100) is None
+
+
+def test_the_observer_hands_quotes_to_the_venue() -> None:
+    received: list[Quote] = []
+    observe = quote_observer(received.append, InstrumentRegistry.default())
+    observe(make_update(symbol="KO", timestamp=T0, source="s", last=700_000, volume=10))
+    observe(make_update(symbol="KO", timestamp=T0, source="s", last=100))
+    assert [(q.bid, q.ask) for q in received] == [(699_900, 700_100)]
+
+
+def test_price_payload_has_decimal_strings_and_a_z_timestamp() -> None:
+    update = make_update(symbol="AAPL", timestamp=T0, source="s", bid=2_699_500, ask=2_699_700)
+    assert price_payload(update) == {
+        "symbol": "AAPL",
+        "bid": "269.9500",
+        "ask": "269.9700",
+        "last": None,
+        "timestamp": "2025-12-01T14:30:00Z",
+    }
+
+
+def test_candle_payload_matches_the_api() -> None:
+    candle = Candle(
+        symbol="AAPL",
+        interval=Interval.ONE_MINUTE,
+        start=T0,
+        open=2_699_500,
+        high=2_700_000,
+        low=2_699_000,
+        close=2_699_900,
+        volume=1_200,
+    )
+    assert candle_payload(candle) == {
+        "start": "2025-12-01T14:30:00Z",
+        "open": "269.9500",
+        "high": "270.0000",
+        "low": "269.9000",
+        "close": "269.9900",
+        "volume": "1200",
+    }
