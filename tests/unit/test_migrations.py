@@ -64,7 +64,9 @@ def test_a_new_database_gets_every_migration(conn: sqlite3.Connection) -> None:
 
 def test_an_up_to_date_database_applies_nothing(migrated: sqlite3.Connection) -> None:
     assert migrate(migrated) == []
-    assert migrated.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(load_migrations())
+    assert migrated.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(
+        load_migrations()
+    )
 
 
 def test_only_missing_migrations_are_applied(conn: sqlite3.Connection) -> None:
