@@ -1,15 +1,24 @@
-"""The venue contract against the simulated exchange, plus its own knobs."""
+"""The venue contract against the simulated exchange, plus its knobs: fees, liquidity, recording."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from agora.core.errors import ValidationError
 from agora.execution.venues.protocol import Venue, VenueUnavailableError
-from agora.execution.venues.reports import Quote
+from agora.execution.venues.replay_session import (
+    ExpireDayRecord,
+    QuoteRecord,
+    SessionRecorder,
+    SubmitRecord,
+    load_session,
+)
+from agora.execution.venues.reports import FeeSchedule, Quote
 from agora.execution.venues.simulated.venue import SimulatedVenue
 
 from .venue_contract import ASK, BID, RecordingListener, VenueContract, buy
@@ -153,3 +162,135 @@ def test_stop_fails_queries_it_leaves_unanswered_and_is_idempotent(
     with pytest.raises(VenueUnavailableError):
         venue.order_state("o1")
     assert listener.reports == []
+
+
+def test_fees_are_charged_on_fills_only(listener: RecordingListener) -> None:
+    fees = FeeSchedule(per_share_price_units=30, notional_bps=1, minimum_cents=50)
+    venue = started(listener, fees=fees)
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 101))
+        venue.submit(buy("o1", qty=100))
+        venue.submit(buy("o2", qty=1))
+        venue.cancel("o2")
+        # 100 × $0.003 = 30¢, plus 1 bp of 100 × $100.01 = 100.01¢: 130.01¢ → 130¢
+        assert [r.fee_cents for r in listener.wait_kind("o1", "fill")] == [0, 130]
+        # 1 share: 0.3¢ + 1.0001¢ = 1.3001¢ → 1¢, raised to the 50¢ minimum
+        reports = listener.wait_kind("o2", "cancel_rejected")
+        assert [(r.kind, r.fee_cents) for r in reports] == [
+            ("accepted", 0),
+            ("fill", 50),
+            ("cancel_rejected", 0),
+        ]
+    finally:
+        venue.stop()
+
+
+def test_fills_are_free_by_default(listener: RecordingListener) -> None:
+    venue = started(listener)
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 100))
+        venue.submit(buy("o1", qty=100))
+        assert [r.fee_cents for r in listener.wait_kind("o1", "fill")] == [0, 0]
+    finally:
+        venue.stop()
+
+
+def test_a_minimum_fee_applies_to_each_small_fill(listener: RecordingListener) -> None:
+    venue = started(listener, fees=FeeSchedule(per_share_price_units=30, minimum_cents=50))
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 100))
+        venue.submit(buy("o1", qty=1))
+        assert [r.fee_cents for r in listener.wait_kind("o1", "fill")] == [0, 50]
+    finally:
+        venue.stop()
+
+
+def fills(listener: RecordingListener, order_id: str) -> list[int]:
+    """Return the quantities of ``order_id``'s fills so far."""
+    return [r.qty for r in listener.of(order_id) if r.kind == "fill"]
+
+
+def test_a_liquidity_fraction_splits_fills_across_quotes(listener: RecordingListener) -> None:
+    venue = started(listener, liquidity_fraction=0.29)
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 100))  # 29 shares offered, exactly
+        venue.submit(buy("o1", qty=50))
+        venue.on_quote(quote("AAPL", BID, ASK, 3))  # 0.87 of a share: at least 1
+        venue.on_quote(quote("AAPL", BID, ASK, 100))
+        listener.wait_for(lambda rs: sum(fills(listener, "o1")) == 50)
+        assert fills(listener, "o1") == [29, 1, 20]
+    finally:
+        venue.stop()
+
+
+def test_without_a_liquidity_fraction_fills_follow_the_quoted_size(
+    listener: RecordingListener,
+) -> None:
+    venue = started(listener)
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 100))
+        venue.submit(buy("o1", qty=50))
+        listener.wait_kind("o1", "fill")
+        assert fills(listener, "o1") == [50]
+    finally:
+        venue.stop()
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_a_liquidity_fraction_outside_zero_to_one_is_refused(fraction: float) -> None:
+    with pytest.raises(ValidationError):
+        SimulatedVenue(liquidity_fraction=fraction)
+
+
+def test_the_recorder_has_each_record_before_the_listener_sees_it(
+    listener: RecordingListener, tmp_path: Path
+) -> None:
+    path = tmp_path / "session.jsonl"
+    venue = started(listener, recorder=SessionRecorder(path), fees=FeeSchedule(notional_bps=10))
+    try:
+        venue.on_quote(quote("AAPL", BID, ASK, 100))
+        venue.submit(buy("o1"))
+        listener.wait_kind("o1", "fill")
+        records = load_session(path).records  # read while the venue still runs
+    finally:
+        venue.stop()
+    assert len(records) == 2
+    quoted, submitted = records
+    assert isinstance(quoted, QuoteRecord)
+    assert (quoted.symbol, quoted.quote, quoted.reports) == (
+        "AAPL",
+        quote("AAPL", BID, ASK, 100),
+        (),
+    )
+    assert isinstance(submitted, SubmitRecord)
+    assert submitted.order == buy("o1")
+    assert list(submitted.reports) == listener.of("o1")
+    assert submitted.reports[1].fee_cents == 100  # 10 bps of 10 × $100.01 = 100.01¢
+
+
+def test_the_recorder_keeps_the_quote_as_received_not_as_scaled(
+    listener: RecordingListener, tmp_path: Path
+) -> None:
+    path = tmp_path / "session.jsonl"
+    venue = started(listener, recorder=SessionRecorder(path), liquidity_fraction=0.5)
+    venue.on_quote(quote("AAPL", BID, ASK, 100))
+    venue.expire_day()
+    venue.order_state("o1")  # queries are not recorded; this waits for the two events
+    venue.stop()
+    quoted, expired = load_session(path).records
+    assert isinstance(quoted, QuoteRecord)
+    assert quoted.quote == quote("AAPL", BID, ASK, 100)
+    assert isinstance(expired, ExpireDayRecord)
+
+
+def test_a_venue_stopped_before_it_starts_closes_its_recorder_and_cannot_start(
+    tmp_path: Path,
+) -> None:
+    recorder = SessionRecorder(tmp_path / "session.jsonl")
+    venue = SimulatedVenue(recorder=recorder)
+    venue.stop()
+    assert load_session(recorder.path).records == ()
+    with pytest.raises(ValueError, match="closed file"):
+        recorder.write(ExpireDayRecord())
+    with pytest.raises(RuntimeError):
+        venue.start(RecordingListener())

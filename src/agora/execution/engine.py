@@ -232,6 +232,7 @@ def _report(report: VenueReport) -> Report:
         fill_id=report.fill_id,
         qty=report.qty,
         price=report.price,
+        fee_cents=report.fee_cents,
         reason=report.reason,
         venue_order_id=report.venue_order_id,
     )

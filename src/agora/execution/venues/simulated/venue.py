@@ -1,141 +1,71 @@
 """The paper venue as a venue: a ``SimulatedBook`` worked on one dedicated thread.
 
-Every command (submit, cancel, replace, quote, day expiry, state query, stop) goes through one
-``queue.Queue`` to the venue thread, so the book stays single-threaded and ``order_state`` answers
-consistently with the commands sent before it. Reports go to the listener on that thread, in the
-order the book produced them.
+The thread, queue, lifecycle and ``order_state`` come from ``ThreadedVenue`` (see
+``agora.execution.venues.history``). Knobs, all off by default:
 
-Behaviour where the venue port is silent:
+- ``latency_seconds``: each order command waits this long on the venue thread before it is worked.
+- ``reject_rate`` (seeded by ``seed``): the share of submits rejected ``random_reject`` before the
+  book sees them.
+- ``fees``: a ``FeeSchedule`` charged on every ``fill`` report (``VenueReport.fee_cents``).
+- ``liquidity_fraction`` (0 < f ≤ 1): every incoming quote's sizes are scaled by f, rounded down,
+  but to at least 1 share where the quote had size, before the book sees them; fills follow the
+  scaled sizes, so orders larger than what is left fill in parts as quotes arrive. The fraction is
+  taken as the decimal it was written as (0.29 is 29/100, not the nearest binary float), so the
+  sizes are exact and the same on every run; it needs no seed.
+- ``recorder``: a ``SessionRecorder`` that gets one record per command the venue thread works
+  (the input as received, before any scaling, and the reports it produced, fees included),
+  written before the reports go to the listener; the venue closes it when its thread ends.
 
-- A submit whose order id the venue already knows is dropped (logged, no report): a resubmission
-  never makes a second order, and a caller that waits for it reconciles with ``order_state``.
-- A listener that raises is logged; the venue thread carries on with the next report.
-- ``on_quote`` and ``expire_day`` are market events, not broker requests: ``fail()`` does not stop
-  them, and before ``start`` they wait in the queue; after ``stop`` they are ignored.
-- Order commands sent before ``start`` or after ``stop`` raise ``VenueUnavailableError``, as do
-  queued state queries that ``stop`` leaves unanswered.
+Behaviour where the venue port is silent: a submit whose order id the venue already knows is
+dropped (logged, no report): a resubmission never makes a second order, and a caller that waits
+for it reconciles with ``order_state``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
-from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from queue import Queue
+from fractions import Fraction
 
-from agora.execution.venues.protocol import (
-    EXECUTION_KINDS,
-    FINAL_KINDS,
-    OrderState,
-    VenueListener,
-    VenueUnavailableError,
+import msgspec
+
+from agora.core.errors import ValidationError
+from agora.execution.venues.history import (
+    HISTORY_LIMIT,
+    Cancel,
+    ExpireDay,
+    OnQuote,
+    OrderCommand,
+    Replace,
+    Submit,
+    ThreadedVenue,
 )
-from agora.execution.venues.reports import Quote, VenueOrder, VenueReport
+from agora.execution.venues.replay_session import (
+    CancelRecord,
+    ExpireDayRecord,
+    QuoteRecord,
+    ReplaceRecord,
+    SessionRecord,
+    SessionRecorder,
+    SubmitRecord,
+)
+from agora.execution.venues.reports import FeeSchedule, Quote, VenueOrder, VenueReport
 from agora.execution.venues.simulated.book import SimulatedBook
+
+__all__ = ["HISTORY_LIMIT", "SimulatedVenue"]
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 100_000
+_NO_FEES = FeeSchedule()
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class _Submit:
-    order: VenueOrder
-
-
-@dataclass(frozen=True, slots=True)
-class _Cancel:
-    order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Replace:
-    order_id: str
-    new: VenueOrder
-
-
-@dataclass(frozen=True, slots=True)
-class _OnQuote:
-    quote: Quote
-
-
-@dataclass(frozen=True, slots=True)
-class _ExpireDay:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Query:
-    order_id: str
-    answer: Future[OrderState]
-
-
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    pass
-
-
-_Command = _Submit | _Cancel | _Replace | _OnQuote | _ExpireDay | _Query | _Stop
-
-
-class _History:
-    """Keep the execution reports sent per order; forget the oldest closed orders past a limit."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._reports: dict[str, list[VenueReport]] = {}
-        self._remaining: dict[str, int] = {}
-        self._closed: deque[str] = deque()
-
-    def __contains__(self, order_id: object) -> bool:
-        return order_id in self._reports
-
-    def record(self, report: VenueReport, sizes: Mapping[str, int]) -> None:
-        """Note ``report``; ``sizes`` gives the quantity of orders this command may accept."""
-        order_id, kind = report.order_id, report.kind
-        if kind not in EXECUTION_KINDS:
-            return
-        if kind == "accepted":
-            self._remaining[order_id] = sizes.get(order_id, 0)
-        history = self._reports.get(order_id)
-        if history is None:
-            if kind not in ("accepted", "rejected"):
-                return
-            history = self._reports[order_id] = []
-        history.append(report)
-        if kind in FINAL_KINDS:
-            self._close(order_id)
-        elif kind == "fill" and order_id in self._remaining:
-            self._remaining[order_id] -= report.qty
-            if self._remaining[order_id] <= 0:
-                self._close(order_id)
-
-    def state(self, order_id: str) -> OrderState:
-        """Return what is remembered about ``order_id``."""
-        history = self._reports.get(order_id)
-        if history is None:
-            return OrderState(order_id=order_id, known=False, open=False)
-        is_open = order_id in self._remaining
-        return OrderState(order_id=order_id, known=True, open=is_open, reports=tuple(history))
-
-    def _close(self, order_id: str) -> None:
-        self._remaining.pop(order_id, None)
-        self._closed.append(order_id)
-        while len(self._closed) > self._limit:
-            self._reports.pop(self._closed.popleft(), None)
-
-
-class SimulatedVenue:
+class SimulatedVenue(ThreadedVenue):
     """Work a ``SimulatedBook`` on one dedicated thread and report through a listener."""
 
     def __init__(
@@ -148,132 +78,54 @@ class SimulatedVenue:
         clock: Callable[[], datetime] = _utc_now,
         history_limit: int = HISTORY_LIMIT,
         state_timeout_seconds: float = 10.0,
+        fees: FeeSchedule = _NO_FEES,
+        liquidity_fraction: float = 1.0,
+        recorder: SessionRecorder | None = None,
     ) -> None:
         self._book = book if book is not None else SimulatedBook()
-        self.name = self._book.venue
+        super().__init__(
+            self._book.venue,
+            history_limit=history_limit,
+            state_timeout_seconds=state_timeout_seconds,
+        )
         self._latency = latency_seconds
         self._reject_rate = reject_rate
         self._random = random.Random(seed)
         self._clock = clock
-        self._history = _History(history_limit)
-        self._state_timeout = state_timeout_seconds
-        self._commands: Queue[_Command] = Queue()
-        self._lock = threading.Lock()  # orders "check running, enqueue" against stop()
-        self._running = False
-        self._stopped = threading.Event()
-        self._down = False
-        self._listener: VenueListener | None = None
-        self._thread: threading.Thread | None = None
+        self._fees = fees
+        self._liquidity = _fraction(liquidity_fraction)
+        self._recorder = recorder
 
-    # -- lifecycle --------------------------------------------------------------------------------
-
-    def start(self, listener: VenueListener) -> None:
-        """Start the venue thread; reports go to ``listener``."""
-        with self._lock:
-            if self._thread is not None:
-                raise RuntimeError("a SimulatedVenue starts once")
-            self._listener = listener
-            self._thread = threading.Thread(
-                target=self._run, name=f"venue-{self.name}", daemon=True
-            )
-            self._running = True
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the venue thread without working queued commands; idempotent."""
-        with self._lock:
-            self._running = False
-            self._stopped.set()
-            self._commands.put(_Stop())
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        self._fail_queued_queries()
-
-    def fail(self) -> None:
-        """Simulate a broker outage: order commands and state queries raise until ``recover``."""
-        self._down = True
-
-    def recover(self) -> None:
-        """End a simulated outage."""
-        self._down = False
-
-    # -- the venue port -------------------------------------------------------------------------
-
-    def submit(self, order: VenueOrder) -> None:
-        """Queue ``order`` for the venue thread."""
-        self._send(_Submit(order))
-
-    def cancel(self, order_id: str) -> None:
-        """Queue a cancel request."""
-        self._send(_Cancel(order_id))
-
-    def replace(self, order_id: str, new: VenueOrder) -> None:
-        """Queue a replace request."""
-        self._send(_Replace(order_id, new))
-
-    def order_state(self, order_id: str) -> OrderState:
-        """Ask the venue thread what it did with ``order_id`` and wait for the answer."""
-        answer: Future[OrderState] = Future()
-        self._send(_Query(order_id, answer))
-        try:
-            return answer.result(timeout=self._state_timeout)
-        except FutureTimeoutError:
-            raise VenueUnavailableError(f"venue {self.name} did not answer in time") from None
-
-    # -- market events --------------------------------------------------------------------------
-
-    def on_quote(self, quote: Quote) -> None:
-        """Queue a new top of book for ``quote.symbol`` (callable from any thread)."""
-        self._put_market(_OnQuote(quote))
-
-    def expire_day(self) -> None:
-        """Queue the end of the trading day: resting day, opg and cls orders expire."""
-        self._put_market(_ExpireDay())
-
-    # -- internals --------------------------------------------------------------------------------
-
-    def _send(self, command: _Command) -> None:
-        if self._down:
-            raise VenueUnavailableError(f"venue {self.name} is down")
-        with self._lock:
-            if not self._running:
-                raise VenueUnavailableError(f"venue {self.name} is not running")
-            self._commands.put(command)
-
-    def _put_market(self, command: _Command) -> None:
-        with self._lock:
-            if not self._stopped.is_set():
-                self._commands.put(command)
-
-    def _run(self) -> None:
-        while True:
-            command = self._commands.get()
-            if self._stopped.is_set():
-                self._refuse(command)
-                return
-            try:
-                self._execute(command)
-            except Exception:
-                log.exception("venue %s failed on %r", self.name, command)
-
-    def _execute(self, command: _Command) -> None:
-        is_order = isinstance(command, _Submit | _Cancel | _Replace)
+    def _execute(self, command: OrderCommand | OnQuote | ExpireDay) -> None:
+        is_order = isinstance(command, Submit | Cancel | Replace)
         if is_order and self._latency > 0 and self._stopped.wait(self._latency):
             return
-        book, now = self._book, self._clock()
+        try:
+            reports, sizes = self._reports(command, self._clock())
+        except Exception:  # a book bug: the command reports nothing, and is recorded so
+            log.exception("venue %s failed on %r", self.name, command)
+            reports, sizes = [], {}
+        if self._fees.charges:
+            reports = self._charged(reports)
+        if self._recorder is not None:
+            self._record(_record_of(command, reports))
+        self._emit(reports, sizes)
+
+    def _reports(
+        self, command: OrderCommand | OnQuote | ExpireDay, now: datetime
+    ) -> tuple[list[VenueReport], Mapping[str, int]]:
+        book = self._book
         match command:
-            case _Submit(order):
-                self._emit(self._submit(order, now), {order.order_id: order.qty})
-            case _Cancel(order_id):
-                self._emit(book.cancel(order_id, now), {})
-            case _Replace(order_id, new):
-                self._emit(book.replace(order_id, new, now), {new.order_id: new.qty})
-            case _OnQuote(quote):
-                self._emit(book.on_quote(quote, now), {})
-            case _ExpireDay():
-                self._emit(book.expire_day(now), {})
-            case _Query(order_id, answer):
-                answer.set_result(self._history.state(order_id))
+            case Submit(order):
+                return self._submit(order, now), {order.order_id: order.qty}
+            case Cancel(order_id):
+                return book.cancel(order_id, now), {}
+            case Replace(order_id, new):
+                return book.replace(order_id, new, now), {new.order_id: new.qty}
+            case OnQuote(quote):
+                return book.on_quote(self._scaled(quote), now), {}
+            case ExpireDay():
+                return book.expire_day(now), {}
 
     def _submit(self, order: VenueOrder, now: datetime) -> list[VenueReport]:
         if order.order_id in self._history:
@@ -286,22 +138,64 @@ class SimulatedVenue:
             return [report]
         return self._book.submit(order, now)
 
-    def _emit(self, reports: list[VenueReport], sizes: Mapping[str, int]) -> None:
-        listener = self._listener
-        for report in reports:
-            self._history.record(report, sizes)
-            if listener is None:
-                continue
-            try:
-                listener.on_report(report)
-            except Exception:
-                log.exception("venue %s listener failed on %r", self.name, report)
+    def _charged(self, reports: list[VenueReport]) -> list[VenueReport]:
+        fee_cents = self._fees.fee_cents
+        return [
+            msgspec.structs.replace(report, fee_cents=fee_cents(report.qty, report.price))
+            if report.kind == "fill"
+            else report
+            for report in reports
+        ]
 
-    def _fail_queued_queries(self) -> None:
-        while not self._commands.empty():
-            self._refuse(self._commands.get_nowait())
+    def _scaled(self, quote: Quote) -> Quote:
+        fraction = self._liquidity
+        if fraction == 1:
+            return quote
+        return msgspec.structs.replace(
+            quote,
+            bid_size=_scale(quote.bid_size, fraction),
+            ask_size=_scale(quote.ask_size, fraction),
+        )
 
-    def _refuse(self, command: _Command) -> None:
-        if isinstance(command, _Query) and not command.answer.done():
-            message = f"venue {self.name} stopped before answering"
-            command.answer.set_exception(VenueUnavailableError(message))
+    def _record(self, record: SessionRecord) -> None:
+        assert self._recorder is not None
+        try:
+            self._recorder.write(record)
+        except Exception:
+            log.exception("venue %s could not record %r", self.name, record)
+
+    def _finish(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+
+
+def _fraction(value: float) -> Fraction:
+    fraction = Fraction(str(value))  # the decimal as written, not the binary float
+    if not 0 < fraction <= 1:
+        raise ValidationError(
+            f"liquidity_fraction must be in (0, 1], got {value!r}", code="invalid_liquidity"
+        )
+    return fraction
+
+
+def _scale(size: int, fraction: Fraction) -> int:
+    if size <= 0:
+        return size
+    return max(1, size * fraction.numerator // fraction.denominator)
+
+
+def _record_of(
+    command: OrderCommand | OnQuote | ExpireDay, reports: list[VenueReport]
+) -> SessionRecord:
+    played = tuple(reports)
+    match command:
+        case Submit(order):
+            return SubmitRecord(order=order, reports=played)
+        case Cancel(order_id):
+            return CancelRecord(order_id=order_id, reports=played)
+        case Replace(order_id, new):
+            return ReplaceRecord(order_id=order_id, new=new, reports=played)
+        case OnQuote(quote):
+            return QuoteRecord(symbol=quote.symbol, quote=quote, reports=played)
+        case ExpireDay():
+            return ExpireDayRecord(reports=played)
