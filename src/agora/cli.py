@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from agora import __version__
+from agora.config import Settings
 from agora.core.errors import AgoraError
 
 app = typer.Typer(
@@ -38,13 +40,48 @@ def version() -> None:
     console.print(f"agora {__version__}")
 
 
+def _option(name: str, env: str, text: str) -> Any:
+    return typer.Option(name, envvar=env, help=text)
+
+
 @app.command()
-def serve(data_dir: DataDir = Path("agora-data")) -> None:
-    """Run the embedded platform (order service on SQLite) until interrupted."""
+def serve(
+    data_dir: DataDir = Path("agora-data"),
+    host: Annotated[str, _option("--host", "AGORA_HOST", "Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, _option("--port", "AGORA_PORT", "Port to listen on.")] = 8000,
+    calendar: Annotated[
+        str, _option("--calendar", "AGORA_CALENDAR", "Trading calendar: always or XNYS.")
+    ] = "always",
+    feed: Annotated[
+        str, _option("--feed", "AGORA_FEED", "Price feed: synthetic, replay:FILE or none.")
+    ] = "synthetic",
+    seed: Annotated[int, _option("--seed", "AGORA_SEED", "Seed of the synthetic feed.")] = 1,
+    rate_limit: Annotated[
+        int, _option("--rate-limit", "AGORA_RATE_LIMIT", "API requests per user per second.")
+    ] = 50,
+    venue_latency_ms: Annotated[
+        int, _option("--venue-latency-ms", "AGORA_VENUE_LATENCY_MS", "Simulated venue latency.")
+    ] = 0,
+) -> None:
+    """Run the whole platform in one process (SQLite, simulated exchange, feed, web) until ^C."""
     from agora.cli_serve import run_serve
 
+    if calendar not in ("always", "XNYS") or port <= 0 or rate_limit <= 0 or venue_latency_ms < 0:
+        console.print("[red]bad option: see agora serve --help[/red]")
+        sys.exit(2)
+    settings = replace(
+        Settings(),
+        data_dir=data_dir.absolute(),
+        host=host,
+        port=port,
+        calendar=calendar,
+        feed=feed,
+        seed=seed,
+        rate_limit_per_second=rate_limit,
+        venue_latency_ms=venue_latency_ms,
+    )
     try:
-        code = asyncio.run(run_serve(data_dir.absolute(), console))
+        code = asyncio.run(run_serve(settings, console))
     except AgoraError as error:
         console.print(f"[red]cannot start: {error.message}[/red]")
         code = 2

@@ -1,39 +1,76 @@
-"""``agora serve``: start the embedded platform and stop it cleanly on Ctrl-C."""
+"""``agora serve``: the embedded platform behind uvicorn, stopped cleanly on Ctrl-C.
+
+Our own signal handlers are installed first; uvicorn's are turned off (it would re-raise the
+signal after its shutdown and end the process before the lanes drain). On SIGINT or SIGTERM the
+HTTP server stops taking requests, then the platform stops in order and the lanes commit.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Iterator
 
+import uvicorn
 from rich.console import Console
 
-from agora.bootstrap import build_platform, ensure_demo_account
+from agora.bootstrap import ensure_demo_account
 from agora.config import Settings
+from agora.credentials import ensure_credentials
+from agora.embedded import start_embedded
 from agora.runtime import tune_gc
 
 
-async def run_serve(data_dir: Path, console: Console) -> int:
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``agora serve`` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave the process's signal handlers alone."""
+        yield
+
+
+async def run_serve(settings: Settings, console: Console) -> int:
     """Run until SIGINT or SIGTERM; drain the lanes and commit before returning."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before anything else: no window for a raw ^C
         loop.add_signal_handler(sig, stop.set)
-    settings = replace(Settings(), data_dir=data_dir)
-    platform = await build_platform(settings)
+    embedded = await start_embedded(settings)
     try:
-        account_id = await ensure_demo_account(platform)
-        tune_gc()
-        console.print(f"Agora is running with its data in [bold]{data_dir}[/bold]")
-        console.print(f"Demo account: {account_id} (funded with 100,000.00 USD on first start)")
-        console.print(
-            "The web tier (REST, SSE, dashboard) is not built yet: see the README's status."
+        await ensure_demo_account(embedded.platform)
+        credentials = await ensure_credentials(embedded.web, settings.credentials_path)
+        config = uvicorn.Config(
+            embedded.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
         )
+        server = _EmbeddedServer(config)
+        serving = asyncio.create_task(server.serve(), name="http")
+        for _ in range(600):  # uvicorn offers a flag, not an event, for "listening"
+            if server.started or serving.done():
+                break
+            await asyncio.sleep(0.05)
+        if serving.done() or not server.started:
+            await serving
+            console.print(f"[red]cannot listen on {settings.host}:{settings.port}[/red]")
+            return 2
+        tune_gc()
+        url = f"http://{settings.host}:{settings.port}/"
+        console.print(f"Agora is running at [bold]{url}[/bold] (API docs: {url}docs)")
+        console.print(f"Data: {settings.data_dir}")
+        console.print(f"Tokens (admin, demo trader): {settings.credentials_path}")
+        console.print(f"Demo account: {credentials.demo['account_id']}")
         console.print("Press Ctrl-C to stop.")
         await stop.wait()
-        console.print("Stopping: draining the lanes and committing…")
+        console.print("Stopping: closing connections, draining the lanes and committing…")
+        server.should_exit = True
+        await serving
     finally:
-        await platform.close()
+        await embedded.close()
     console.print("Stopped cleanly.")
     return 0

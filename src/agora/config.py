@@ -17,8 +17,22 @@ class Settings:
     lanes: LaneSettings = field(default_factory=LaneSettings)
     risk: RiskLimits = field(default_factory=RiskLimits)
     demo_funding_cents: int = 10_000_000  # 100,000.00 USD
+    host: str = "127.0.0.1"
+    port: int = 8000
+    calendar: str = "always"  # "always" | "XNYS"
+    feed: str = "synthetic"  # "synthetic" | "replay:FILE" | "none"
+    seed: int = 1
+    feed_rate_per_second: float = 10.0  # synthetic updates per second across the universe
+    rate_limit_per_second: int = 50  # API requests per user
+    paper_deposits: bool = True
+    venue_latency_ms: int = 0
 
     @property
     def database_path(self) -> Path:
         """The embedded SQLite database inside the data folder."""
         return self.data_dir / "agora.db"
+
+    @property
+    def credentials_path(self) -> Path:
+        """Where the first start writes the admin's and the demo trader's tokens."""
+        return self.data_dir / "credentials.json"

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from agora.core.errors import ValidationError
@@ -264,7 +265,10 @@ def test_the_recorder_has_each_record_before_the_listener_sees_it(
     )
     assert isinstance(submitted, SubmitRecord)
     assert submitted.order == buy("o1")
-    assert list(submitted.reports) == listener.of("o1")
+    # Recorded as the book made them; the venue stamps each order's seq as it hands them on.
+    heard = listener.of("o1")
+    assert [r.seq for r in heard] == [1, 2]
+    assert list(submitted.reports) == [msgspec.structs.replace(r, seq=0) for r in heard]
     assert submitted.reports[1].fee_cents == 100  # 10 bps of 10 × $100.01 = 100.01¢
 
 

@@ -165,7 +165,7 @@ class SilentVenue:
 
 @asynccontextmanager
 async def running(
-    venue: Any, collector: Collector, ack_timeout_seconds: float = 2.0
+    venue: Any, collector: Collector, ack_timeout_seconds: float = 2.0, gap_seconds: float = 0.5
 ) -> AsyncIterator[RecordingGateway]:
     """Start a gateway on ``venue`` for the block; stop it afterwards."""
     gateway = RecordingGateway(
@@ -173,6 +173,7 @@ async def running(
         on_report=collector,
         ack_timeout_seconds=ack_timeout_seconds,
         clock=lambda: NOW,
+        gap_seconds=gap_seconds,
     )
     await gateway.start()
     try:
@@ -328,3 +329,40 @@ async def test_an_on_report_that_raises_does_not_stop_delivery() -> None:
     finally:
         await gateway.stop()
     assert [r.kind for r in seen.reports] == ["accepted", "fill"]
+
+
+def sequenced(order_id: str, *kinds: str) -> list[VenueReport]:
+    """Return an order's reports with their per-order sequence numbers, fills 1 share each."""
+    return [
+        VenueReport(
+            kind=kind,
+            order_id=order_id,
+            timestamp=NOW,
+            seq=n,
+            fill_id=f"f{n}" if kind == "fill" else None,
+            qty=1 if kind == "fill" else 0,
+            price=BID if kind == "fill" else 0,
+        )
+        for n, kind in enumerate(kinds, start=1)
+    ]
+
+
+async def test_sequenced_reports_are_handed_on_once_and_in_order() -> None:
+    venue = SilentVenue()
+    collector = Collector()
+    accepted, fill, canceled = sequenced("o1", "accepted", "fill", "canceled")
+    async with running(venue, collector):
+        venue.send_from_another_thread([canceled, fill, canceled, accepted, fill, accepted])
+        await collector.wait_for(lambda rs: len(rs) == 3)
+        await asyncio.sleep(0.05)  # a repeat handed on late would show up here
+    assert collector.reports == [accepted, fill, canceled]
+
+
+async def test_a_gap_left_open_is_filled_from_the_venues_order_state() -> None:
+    reports = sequenced("o1", "accepted", "fill", "fill")
+    venue = SilentVenue(state=tuple(reports))
+    collector = Collector()
+    async with running(venue, collector, gap_seconds=0.01):
+        venue.send_from_another_thread([reports[2]])  # 1 and 2 were lost on the way
+        await collector.wait_for(lambda rs: len(rs) == 3)
+    assert collector.reports == reports

@@ -208,8 +208,7 @@ class ExecutionEngine:
                     found = await asyncio.to_thread(self.venue.order_state, order.order_id)
                     if not found.known:
                         unknown.append(order)
-                    for report in found.reports:
-                        await self._on_report(report)
+                    self.gateway.absorb(found.reports)  # in order, once, like live reports
         if not unknown:
             return
 

@@ -9,8 +9,13 @@ Choices where the design is silent:
 
 - ``on_report`` sees every report, including the answer ``submit`` returns and the synthetic
   ``venue_timeout`` rejection; ``submit``'s return value is a copy for the caller's convenience.
-- Execution reports are handed on once per (order id, kind, fill id), remembered for the newest
-  ``delivered_limit`` orders; ``cancel_rejected`` and ``replace_rejected`` are never deduplicated.
+- Sequenced execution reports (``seq`` > 0, stamped per order by the venue) are handed on exactly
+  once and in their order, whatever order and however often they arrive: a repeat is dropped, and
+  an early one waits for the reports before it. If a gap is still open after ``gap_seconds``, the
+  gateway asks the venue for the order's state (as a FIX resend request would) and takes the
+  missing reports from it. Unsequenced execution reports are handed on once per (order id, kind,
+  fill id). Both are remembered for the newest ``delivered_limit`` orders; ``cancel_rejected``
+  and ``replace_rejected`` are never deduplicated.
 - A report arriving for an order declared ``venue_timeout`` (the venue learned of it late) is
   still handed on: the receiver decides (typically by canceling it).
 - An ``on_report`` that raises is logged and the next report is handed on; the receiver owns its
@@ -82,6 +87,7 @@ class BrokerGateway:
         ack_timeout_seconds: float = 2.0,
         clock: Callable[[], datetime] = _utc_now,
         delivered_limit: int = DELIVERED_LIMIT,
+        gap_seconds: float = 0.5,
     ) -> None:
         self._venue = venue
         self._on_report = on_report
@@ -89,6 +95,10 @@ class BrokerGateway:
         self._clock = clock
         self._delivered_limit = delivered_limit
         self._delivered: OrderedDict[str, set[tuple[str, str | None]]] = OrderedDict()
+        self._next_seq: OrderedDict[str, int] = OrderedDict()  # order id → next seq to hand on
+        self._early: dict[str, dict[int, VenueReport]] = {}  # order id → seq → waiting report
+        self._gap_seconds = gap_seconds
+        self._gap_checks: set[asyncio.Task[None]] = set()
         self._pending: dict[str, asyncio.Future[VenueReport]] = {}
         self._reports: asyncio.Queue[VenueReport | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,6 +128,8 @@ class BrokerGateway:
         await asyncio.to_thread(self._venue.stop)
         # Deliveries the venue scheduled before it stopped ran before this line (FIFO callbacks).
         self._stopped = True
+        for check in list(self._gap_checks):
+            check.cancel()
         for order_id, answer in self._pending.items():
             if not answer.done():
                 message = f"gateway stopped before the venue answered order {order_id}"
@@ -172,8 +184,7 @@ class BrokerGateway:
             )
             self._accept(report)
             return report
-        for report in state.reports:
-            self._accept(report)
+        self.absorb(state.reports)
         for report in state.reports:
             if report.kind in ANSWER_KINDS:
                 return report
@@ -182,14 +193,66 @@ class BrokerGateway:
             code="venue_state_inconsistent",
         )
 
+    def absorb(self, reports: tuple[VenueReport, ...] | list[VenueReport]) -> None:
+        """Take reports learned another way (an order's state after a restart), in order."""
+        for report in reports:
+            self._accept(report)
+
     def _deliver(self, report: VenueReport) -> None:
         """Take a report from the venue thread; runs on the loop's thread."""
         self._accept(report)
 
     def _accept(self, report: VenueReport) -> None:
-        """Hand on ``report`` unless already delivered; answer a waiting submit."""
-        if self._stopped or not self._first_delivery(report):
+        """Put a sequenced report in its place; hand on what is next in line."""
+        if self._stopped:
             return
+        if report.seq <= 0 or report.kind not in EXECUTION_KINDS:
+            if self._first_delivery(report):
+                self._hand_on_one(report)
+            return
+        order_id = report.order_id
+        expected = self._next_seq.get(order_id, 1)
+        if report.seq < expected:
+            return  # a repeat
+        if report.seq > expected:
+            self._wait_for_gap(report)
+            return
+        self._hand_on_one(report)
+        waiting = self._early.get(order_id, {})
+        expected += 1
+        while (early := waiting.pop(expected, None)) is not None:
+            self._hand_on_one(early)
+            expected += 1
+        if not waiting:
+            self._early.pop(order_id, None)
+        self._next_seq[order_id] = expected
+        self._next_seq.move_to_end(order_id)
+        if len(self._next_seq) > self._delivered_limit:
+            self._next_seq.popitem(last=False)
+
+    def _wait_for_gap(self, report: VenueReport) -> None:
+        """Keep an early report; ask the venue for the order's state if the gap stays open."""
+        waiting = self._early.setdefault(report.order_id, {})
+        first = not waiting
+        waiting[report.seq] = report
+        if first and self._loop is not None:
+            task = self._loop.create_task(self._fill_gap(report.order_id))
+            self._gap_checks.add(task)
+            task.add_done_callback(self._gap_checks.discard)
+
+    async def _fill_gap(self, order_id: str) -> None:
+        await asyncio.sleep(self._gap_seconds)
+        if not self._early.get(order_id) or self._stopped:
+            return
+        try:
+            state = await asyncio.to_thread(self._venue.order_state, order_id)
+        except VenueUnavailableError as error:
+            log.warning("could not fill a report gap of order %s: %s", order_id, error)
+            return
+        self.absorb(state.reports)
+
+    def _hand_on_one(self, report: VenueReport) -> None:
+        """Queue one report for ``on_report``; answer a waiting submit."""
         if report.kind in ANSWER_KINDS:
             answer = self._pending.get(report.order_id)
             if answer is not None and not answer.done():

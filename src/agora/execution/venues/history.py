@@ -26,6 +26,8 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from queue import Queue
 
+import msgspec
+
 from agora.execution.venues.protocol import (
     EXECUTION_KINDS,
     FINAL_KINDS,
@@ -103,18 +105,22 @@ class History:
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._reports
 
-    def record(self, report: VenueReport, sizes: Mapping[str, int]) -> None:
-        """Note ``report``; ``sizes`` gives the quantity of orders this command may accept."""
+    def record(self, report: VenueReport, sizes: Mapping[str, int]) -> VenueReport:
+        """Note ``report`` and return it stamped with its per-order ``seq``.
+
+        ``sizes`` gives the quantity of orders this command may accept.
+        """
         order_id, kind = report.order_id, report.kind
         if kind not in EXECUTION_KINDS:
-            return
+            return report
         if kind == "accepted":
             self._remaining[order_id] = sizes.get(order_id, 0)
         history = self._reports.get(order_id)
         if history is None:
             if kind not in ("accepted", "rejected"):
-                return
+                return report
             history = self._reports[order_id] = []
+        report = msgspec.structs.replace(report, seq=len(history) + 1)
         history.append(report)
         if kind in FINAL_KINDS:
             self._close(order_id)
@@ -122,6 +128,7 @@ class History:
             self._remaining[order_id] -= report.qty
             if self._remaining[order_id] <= 0:
                 self._close(order_id)
+        return report
 
     def state(self, order_id: str) -> OrderState:
         """Return what is remembered about ``order_id``."""
@@ -235,8 +242,8 @@ class ThreadedVenue:
     def _emit(self, reports: list[VenueReport], sizes: Mapping[str, int]) -> None:
         """Note ``reports`` in the history and hand them to the listener, in order."""
         listener = self._listener
-        for report in reports:
-            self._history.record(report, sizes)
+        for unstamped in reports:
+            report = self._history.record(unstamped, sizes)
             if listener is None:
                 continue
             try:

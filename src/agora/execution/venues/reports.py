@@ -64,6 +64,9 @@ class VenueReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     fee_cents: int = 0
     reason: str | None = None
     venue_order_id: str | None = None
+    # The report's place in its order's execution reports (1, 2, …), stamped by the venue so
+    # that a receiver can restore their order and drop repeats; 0 for unsequenced answers.
+    seq: int = 0
 
 
 class RestingOrder(msgspec.Struct, frozen=True, kw_only=True, gc=False):
