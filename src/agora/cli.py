@@ -64,7 +64,7 @@ def serve(
     ] = 0,
 ) -> None:
     """Run the whole platform in one process (SQLite, simulated exchange, feed, web) until ^C."""
-    from agora.cli_serve import run_serve
+    from agora.cli_serve import run_event_loop, run_serve
 
     if calendar not in ("always", "XNYS") or port <= 0 or rate_limit <= 0 or venue_latency_ms < 0:
         console.print("[red]bad option: see agora serve --help[/red]")
@@ -81,11 +81,27 @@ def serve(
         venue_latency_ms=venue_latency_ms,
     )
     try:
-        code = asyncio.run(run_serve(settings, console))
+        code = run_event_loop(run_serve(settings, console))
     except AgoraError as error:
         console.print(f"[red]cannot start: {error.message}[/red]")
         code = 2
     sys.exit(code)
+
+
+@app.command()
+def bench(
+    scenario: Annotated[str, typer.Argument(help="Scenario: ack.")],
+    rates: Annotated[str, typer.Option(help="Comma-separated arrival rates (orders/s).")] = (
+        "50,500,1000,2500,5000"
+    ),
+    duration: Annotated[float, typer.Option(help="Seconds per rate.")] = 10.0,
+    traders: Annotated[int, typer.Option(help="Trader accounts sending orders.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Run a benchmark scenario and print its configuration, figures and correctness check."""
+    from agora.cli_bench import run_bench
+
+    sys.exit(run_bench(scenario, rates, duration, traders, as_json=as_json, console=console))
 
 
 @ledger_app.command("verify")

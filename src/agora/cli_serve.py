@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import uvicorn
 from rich.console import Console
@@ -20,6 +21,15 @@ from agora.config import Settings
 from agora.credentials import ensure_credentials
 from agora.embedded import start_embedded
 from agora.runtime import tune_gc
+
+
+def run_event_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on uvloop (installed with uvicorn[standard]), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it on Linux
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class _EmbeddedServer(uvicorn.Server):

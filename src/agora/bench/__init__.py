@@ -1,0 +1,1 @@
+"""``agora bench``: benchmark scenarios that print their configuration, figures and a check."""
