@@ -9,6 +9,7 @@ from agora.core.clock import Clock, SystemClock
 from agora.core.ids import IdFactory, TimeOrderedIds
 from agora.core.instruments import InstrumentRegistry
 from agora.marketdata.cache import LastPriceCache
+from agora.observability import Metrics, TimedRiskEngine
 from agora.orders.book import AccountBook
 from agora.orders.commands import Deposit, OpenAccount
 from agora.orders.lanes import OrderService
@@ -32,6 +33,7 @@ class Platform:
     instruments: InstrumentRegistry
     controls: PlatformControls
     orders: OrderService
+    metrics: Metrics
 
     async def close(self) -> None:
         """Drain the lanes, commit, and close the store."""
@@ -56,7 +58,8 @@ async def build_platform(
     prices = prices or LastPriceCache()
     instruments = InstrumentRegistry.default()
     controls = PlatformControls(limits=settings.risk)
-    risk = RiskEngine(default_rules())
+    metrics = Metrics()
+    risk = TimedRiskEngine(RiskEngine(default_rules()), metrics)
 
     def make_book() -> AccountBook:
         return AccountBook(
@@ -65,7 +68,7 @@ async def build_platform(
 
     service = OrderService(store=store, make_book=make_book, clock=clock, settings=settings.lanes)
     await service.start()
-    return Platform(settings, clock, ids, store, prices, instruments, controls, service)
+    return Platform(settings, clock, ids, store, prices, instruments, controls, service, metrics)
 
 
 async def build_in_memory(settings: Settings | None = None, **overrides: object) -> Platform:

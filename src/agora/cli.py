@@ -62,6 +62,9 @@ def serve(
     venue_latency_ms: Annotated[
         int, _option("--venue-latency-ms", "AGORA_VENUE_LATENCY_MS", "Simulated venue latency.")
     ] = 0,
+    log_level: Annotated[
+        str, _option("--log-level", "AGORA_LOG_LEVEL", "JSON log level: debug, info, warning.")
+    ] = "warning",
 ) -> None:
     """Run the whole platform in one process (SQLite, simulated exchange, feed, web) until ^C."""
     from agora.cli_serve import run_event_loop, run_serve
@@ -79,6 +82,7 @@ def serve(
         seed=seed,
         rate_limit_per_second=rate_limit,
         venue_latency_ms=venue_latency_ms,
+        log_level=log_level,
     )
     try:
         code = run_event_loop(run_serve(settings, console))

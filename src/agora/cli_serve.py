@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from agora.bootstrap import ensure_demo_account
 from agora.config import Settings
 from agora.credentials import ensure_credentials
 from agora.embedded import start_embedded
+from agora.observability import configure_logging
 from agora.runtime import tune_gc
 
 
@@ -47,6 +49,7 @@ async def run_serve(settings: Settings, console: Console) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before anything else: no window for a raw ^C
         loop.add_signal_handler(sig, stop.set)
+    configure_logging(logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO))
     embedded = await start_embedded(settings)
     try:
         await ensure_demo_account(embedded.platform)

@@ -26,6 +26,7 @@ class Settings:
     rate_limit_per_second: int = 50  # API requests per user
     paper_deposits: bool = True
     venue_latency_ms: int = 0
+    log_level: str = "warning"  # JSON logs on stderr; "info" adds one line per HTTP request
 
     @property
     def database_path(self) -> Path:

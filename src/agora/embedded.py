@@ -150,6 +150,7 @@ def _web_context(
         controls=platform.controls,
         clock=platform.clock,
         ids=platform.ids,
+        metrics=platform.metrics,
     )
     market = MarketView(
         prices=platform.prices,

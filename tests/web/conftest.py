@@ -86,6 +86,7 @@ async def make_api(rate_limit: int = 1_000) -> tuple[Api, Platform]:
         controls=platform.controls,
         clock=clock,
         ids=platform.ids,
+        metrics=platform.metrics,
     )
     context = make_context(
         parts, PricesOnly(prices, clock), WebSettings(rate_limit_per_second=rate_limit)

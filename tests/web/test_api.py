@@ -283,3 +283,20 @@ async def test_unknown_paths_answer_json_404(api: Api) -> None:
     response = await api.client.get("/api/v1/nothing", headers=api.trader)
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_metrics_and_request_ids(api: Api) -> None:
+    placed = await place(api, LIMIT_BUY, **{"X-Request-ID": "trace-me"})
+    assert placed.headers["X-Request-ID"] == "trace-me"
+    other = await api.client.get("/api/v1/account", headers=api.trader)
+    assert len(other.headers["X-Request-ID"]) == 32  # a fresh id when none was sent
+    text = (await api.client.get("/metrics")).text
+    assert 'agora_order_ack_seconds_count{status="202"} 1.0' in text
+    assert (
+        'agora_http_request_seconds_count{method="GET",route="/api/v1/account",status="200"}'
+        in text
+    )
+    assert "agora_risk_check_seconds_count 1.0" in text  # the one order went through the rules
+    assert "agora_sse_order_connections 0.0" in text
+    assert 'agora_lane_queue_depth{lane="0"} 0.0' in text
+    assert 'agora_consumer_lag_events{subscriber="positions"}' in text

@@ -129,6 +129,11 @@ class Lane:
             await self._task
             self._task = None
 
+    @property
+    def queue_depth(self) -> int:
+        """Commands waiting to be applied."""
+        return self._queue.qsize()
+
     def submit(self, command: Command) -> asyncio.Future[Any]:
         """Queue a command; the future resolves after its effects are committed."""
         if self._task is None:

@@ -8,6 +8,7 @@ from agora import __version__
 from agora.web.context import WebContext
 from agora.web.errors import install_error_handlers
 from agora.web.middleware import RateLimitHeaders
+from agora.web.observe import Observe
 from agora.web.routes import account, admin, market, orders, streams, system
 
 
@@ -25,4 +26,5 @@ def create_app(context: WebContext) -> FastAPI:
     for module in (orders, account, market, streams, admin, system):
         app.include_router(module.router)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(Observe, metrics=context.metrics)
     return app

@@ -8,6 +8,7 @@ from agora.core.clock import Clock
 from agora.core.ids import IdFactory
 from agora.core.instruments import InstrumentRegistry
 from agora.marketdata.cache import LastPriceCache
+from agora.observability import Metrics
 from agora.orders.lanes import OrderService
 from agora.orders.ports import PlatformControls
 from agora.web.auth import Users
@@ -28,6 +29,7 @@ class PlatformParts:
     controls: PlatformControls
     clock: Clock
     ids: IdFactory
+    metrics: Metrics
 
 
 def make_context(parts: PlatformParts, market: MarketData, settings: WebSettings) -> WebContext:
@@ -49,4 +51,5 @@ def make_context(parts: PlatformParts, market: MarketData, settings: WebSettings
         price_stream=PriceStream(market.quote),
         market=market,
         settings=settings,
+        metrics=parts.metrics,
     )

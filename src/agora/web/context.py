@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agora.bus.ports import DocumentSource, OutboxStore
+from agora.bus.ports import CheckpointStore, DocumentSource, OutboxStore
 from agora.core.clock import Clock
 from agora.core.events import JsonValue
 from agora.core.ids import IdFactory
 from agora.core.instruments import InstrumentRegistry
 from agora.marketdata.cache import LastPriceCache
+from agora.observability import Metrics
 from agora.orders.lanes import OrderService
 from agora.orders.model import Order
 from agora.orders.ports import OrderReads, PlatformControls
@@ -22,7 +23,13 @@ from agora.web.streams import OrderStream, PriceStream
 
 
 class ReadStore(
-    OrderReads, DocumentSource, DocumentStore, LedgerRecordsSource, OutboxStore, Protocol
+    OrderReads,
+    DocumentSource,
+    DocumentStore,
+    LedgerRecordsSource,
+    OutboxStore,
+    CheckpointStore,
+    Protocol,
 ):
     """Everything the web tier reads from the system of record."""
 
@@ -77,3 +84,4 @@ class WebContext:
     price_stream: PriceStream
     market: MarketData
     settings: WebSettings = field(default_factory=WebSettings)
+    metrics: Metrics = field(default_factory=Metrics)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from agora.core.errors import AgoraError, NotFoundError, ValidationError
 from agora.core.events import JsonValue
+from agora.observability import correlation_id
 from agora.orders.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from agora.orders.model import Order, OrderType, Side, TimeInForce
 from agora.orders.ports import OrderQuery
@@ -44,6 +45,7 @@ def place_command(context: WebContext, account_id: str, body: OrderBody) -> Plac
         if body.stop_price is None
         else instruments.parse_price(symbol, body.stop_price, field="stop_price"),
         client_order_id=body.client_order_id,
+        correlation_id=correlation_id.get(),
     )
 
 

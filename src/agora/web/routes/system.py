@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from agora.web.deps import Context, json_payload
 
@@ -16,21 +16,20 @@ async def healthz(context: Context) -> Response:
     return json_payload(200, {"status": "ok", "trading_state": context.controls.trading_state})
 
 
+SUBSCRIBERS = ("positions", "execution")
+
+
 @router.get("/metrics")
-async def metrics(context: Context) -> PlainTextResponse:
-    """Prometheus text: stream subscribers, lanes and queue depths."""
-    lines = [
-        "# HELP agora_sse_order_connections Open order-stream connections.",
-        "# TYPE agora_sse_order_connections gauge",
-        f"agora_sse_order_connections {context.order_stream.subscribers()}",
-        "# HELP agora_sse_price_subscriptions Price-stream (connection, symbol) subscriptions.",
-        "# TYPE agora_sse_price_subscriptions gauge",
-        f"agora_sse_price_subscriptions {context.price_stream.subscribers()}",
-        "# HELP agora_lanes Order lanes in this process.",
-        "# TYPE agora_lanes gauge",
-        f"agora_lanes {len(context.orders.lanes)}",
-        "# HELP agora_platform_halted 1 when the platform trading state is halted.",
-        "# TYPE agora_platform_halted gauge",
-        f"agora_platform_halted {int(context.controls.trading_state == 'halted')}",
-    ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+async def metrics(context: Context) -> Response:
+    """Prometheus text: request and ack latency, risk and fill latency, SSE, lanes, lag."""
+    measured = context.metrics
+    measured.sse_order_connections.set(context.order_stream.subscribers())
+    measured.sse_price_subscriptions.set(context.price_stream.subscribers())
+    for lane in context.orders.lanes:
+        measured.lane_queue_depth.labels(str(lane.index)).set(lane.queue_depth)
+    head = context.order_stream.position  # the order stream follows the outbox's end closely
+    for name in SUBSCRIBERS:
+        behind = head - await context.store.checkpoint(name)
+        measured.consumer_lag.labels(name).set(max(behind, 0))
+    measured.platform_halted.set(int(context.controls.trading_state == "halted"))
+    return Response(measured.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
