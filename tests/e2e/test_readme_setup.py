@@ -1,18 +1,24 @@
 """The README's set-up on a fresh copy: a new virtualenv, `agora --help`, serve, verify.
 
 Copies the tracked files to a temporary folder (no .venv), runs `scripts/serve --help` (which
-creates .venv and installs Agora), then starts `agora serve` for real, stops it with Ctrl-C
-and runs `agora ledger verify` on what it wrote.
+creates .venv and installs Agora), then starts `agora serve` for real, uses the API with the demo
+token from `credentials.json`, stops it with Ctrl-C and runs `agora ledger verify` on what it
+wrote.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,8 +44,36 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def _run_until_ready_then_interrupt(server: subprocess.Popen[str]) -> tuple[str, str]:
-    """Wait for the prompt, press Ctrl-C, and return what the server printed."""
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def _use_the_api(port: int, data: Path) -> None:
+    """What the README's curl lines do: the demo token works and the account is funded."""
+    credentials = data / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    token = json.loads(credentials.read_text())["demo"]["token"]
+    status, health = _get(f"http://127.0.0.1:{port}/healthz")
+    assert (status, health["status"]) == (200, "ok")
+    status, account = _get(f"http://127.0.0.1:{port}/api/v1/account", token)
+    assert (status, account["account_id"], account["cash"]) == (200, "acc_demo", "100000.00")
+
+
+def _run_until_ready_then_interrupt(
+    server: subprocess.Popen[str], port: int, data: Path
+) -> tuple[str, str]:
+    """Wait for the prompt, use the API, press Ctrl-C, and return what the server printed."""
     assert server.stdout is not None
     deadline = time.monotonic() + 60
     seen = ""
@@ -47,6 +81,7 @@ def _run_until_ready_then_interrupt(server: subprocess.Popen[str]) -> tuple[str,
         assert time.monotonic() < deadline, seen
         assert server.poll() is None, seen
         seen += server.stdout.readline()
+    _use_the_api(port, data)
     server.send_signal(signal.SIGINT)
     out, err = server.communicate(timeout=60)
     return seen + out, err
@@ -73,14 +108,15 @@ def test_readme_commands_work_from_a_fresh_virtualenv(tmp_path: Path) -> None:
     assert "ledger" in top.stdout
 
     data = tmp_path / "data"
+    port = _free_port()
     server = subprocess.Popen(
-        [agora, "serve", "--data-dir", str(data)],
+        [agora, "serve", "--data-dir", str(data), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:  # a failure here must not leak the process or its pipes into later tests
-        out, err = _run_until_ready_then_interrupt(server)
+        out, err = _run_until_ready_then_interrupt(server, port, data)
     finally:
         if server.poll() is None:
             server.kill()
