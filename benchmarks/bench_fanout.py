@@ -1,0 +1,112 @@
+"""Time the market-data fan-out: updates through the hub to every observer `agora serve` uses.
+
+Usage: python benchmarks/bench_fanout.py [--updates N] [--batch N] [--subscribers N] [--json]
+Target (issue 4): >= 200k updates/s through all observers, in one process.
+Observers, as in agora serve: the last-price cache, the candle recorder (aggregator; its store is
+the memory store and no flush runs during the timing), the simulated venue's quote converter
+(into a sink instead of a venue thread) and the SSE price broadcaster with ``--subscribers``
+connections each following every symbol. Updates are generated beforehand (seeded synthetic
+feed) and published in batches, yielding to the loop between batches as a feed task does.
+Throughput counts from the first publish until every observer has handled every update; the check
+at the end: nothing dropped or failed, each observer saw every update, the cache holds the last
+price of each symbol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from common import machine, peak_rss_mib
+
+from agora.core.instruments import InstrumentRegistry
+from agora.execution.venues.reports import Quote
+from agora.marketdata.cache import LastPriceCache
+from agora.marketdata.candles import CandleAggregator
+from agora.marketdata.hub import MarketDataHub
+from agora.marketdata.quotes import quote_observer
+from agora.marketdata.recorder import CandleRecorder
+from agora.marketdata.records import PriceUpdate
+from agora.marketdata.synthetic import SyntheticMarket
+from agora.marketdata.views import price_payload
+from agora.storage.candles_memory import MemoryCandleStore
+from agora.web.streams import PriceStream
+
+START = datetime(2025, 12, 1, 14, 30, tzinfo=UTC)
+
+
+def updates(count: int) -> list[PriceUpdate]:
+    """Pre-generate ``count`` seeded synthetic updates, 1 ms apart."""
+    instruments = InstrumentRegistry.default().all()
+    market = SyntheticMarket(instruments, seed=1, seconds_per_update=0.001)
+    return [market.next(START + timedelta(milliseconds=n)) for n in range(count)]
+
+
+async def run(count: int, batch: int, subscribers: int) -> dict[str, object]:
+    """Publish every update and wait until all observers handled them."""
+    made = updates(count)
+    instruments = InstrumentRegistry.default()
+    cache = LastPriceCache(max_age=timedelta(days=1))
+    recorder = CandleRecorder(MemoryCandleStore(), CandleAggregator())
+    quotes: list[Quote] = []
+    stream = PriceStream(lambda symbol: None)
+    symbols = [i.symbol for i in instruments.all()]
+    connections = [stream.attach(symbols)[0] for _ in range(subscribers)]
+    for connection in connections:
+        connection.queue._maxsize = 0  # noqa: SLF001 - unbounded here: the bench reads nothing
+    hub = MarketDataHub(queue_size=batch * 2)
+    hub.subscribe("prices", cache.on_price)
+    hub.subscribe("candles", recorder.on_price)
+    hub.subscribe("venue", quote_observer(quotes.append, instruments))
+    hub.subscribe("sse", lambda u: stream.publish(u.symbol, price_payload(u)))
+    await hub.start()
+    gc.collect()
+    gc.freeze()
+    started = time.perf_counter()
+    for offset in range(0, count, batch):
+        for update in made[offset : offset + batch]:
+            hub.publish(update)
+        await asyncio.sleep(0)
+        await hub.drain()
+    elapsed = time.perf_counter() - started
+    stats = hub.stats()
+    await hub.stop()
+    last = {u.symbol: u for u in made}
+    ok = (
+        all(s.delivered == count and s.dropped == 0 and s.failed == 0 for s in stats.values())
+        and all(cache.latest(symbol) == update for symbol, update in last.items())
+        and len(quotes) == count
+        and all(c.queue.qsize() == count for c in connections)
+    )
+    return {
+        "scenario": "fanout",
+        "config": {"updates": count, "batch": batch, "sse_subscribers": subscribers},
+        "machine": machine(),
+        "updates_per_second": round(count / elapsed),
+        "seconds": round(elapsed, 3),
+        "observers": {name: s.delivered for name, s in stats.items()},
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "check": "ok" if ok else "FAILED",
+    }
+
+
+def main() -> int:
+    """Parse options, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--updates", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--subscribers", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    options = parser.parse_args()
+    report = asyncio.run(run(options.updates, options.batch, options.subscribers))
+    print(json.dumps(report, indent=None if options.json else 2))
+    return 0 if report["check"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
