@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
@@ -43,6 +44,21 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a taken port is a clear message, not uvicorn's exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError:
+        listening.close()
+        raise
+    listening.setblocking(False)
+    return listening
+
+
 async def run_serve(settings: Settings, console: Console) -> int:
     """Run until SIGINT or SIGTERM; drain the lanes and commit before returning."""
     stop = asyncio.Event()
@@ -63,14 +79,18 @@ async def run_serve(settings: Settings, console: Console) -> int:
             timeout_graceful_shutdown=2,
         )
         server = _EmbeddedServer(config)
-        serving = asyncio.create_task(server.serve(), name="http")
+        try:
+            listening = _listen(settings.host, settings.port)
+        except OSError as error:
+            console.print(f"[red]cannot listen on {settings.host}:{settings.port}: {error}[/red]")
+            return 2
+        serving = asyncio.create_task(server.serve(sockets=[listening]), name="http")
         for _ in range(600):  # uvicorn offers a flag, not an event, for "listening"
             if server.started or serving.done():
                 break
             await asyncio.sleep(0.05)
         if serving.done() or not server.started:
-            await serving
-            console.print(f"[red]cannot listen on {settings.host}:{settings.port}[/red]")
+            console.print(f"[red]the HTTP server did not start on {settings.port}[/red]")
             return 2
         tune_gc()
         url = f"http://{settings.host}:{settings.port}/"

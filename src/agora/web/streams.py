@@ -57,10 +57,13 @@ class Connection:
 
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
+    # the client has every message up to this id (its Last-Event-ID): those are never repeated,
+    # even when this process's follower is behind the id (the client read it from a replica)
+    seen_up_to: int = 0
 
     def offer(self, message: Message) -> None:
         """Queue ``message``, or mark the connection overflowed (never waits)."""
-        if self.overflowed:
+        if self.overflowed or (message.id is not None and message.id <= self.seen_up_to):
             return
         try:
             self.queue.put_nowait(message)
@@ -139,22 +142,32 @@ class OrderStream:
         self, account_id: str, last_event_id: int | None
     ) -> tuple[Connection, list[Message]]:
         """Attach a connection; return it with the missed events after ``last_event_id``."""
-        connection = Connection()
+        connection = Connection(seen_up_to=last_event_id or 0)
         self._by_account.setdefault(account_id, set()).add(connection)
-        missed: list[Message] = []
-        if last_event_id is not None:
-            position, upto = last_event_id, self._position
-            while position < upto:
-                events = await self._outbox.fetch_after(position, self._chunk)
-                if not events:
-                    break
-                for seq, event in events:
-                    if seq > upto:
-                        break
-                    if _for_account(event, account_id):
-                        missed.append(order_message(seq, event))
-                position = events[-1][0]
+        if last_event_id is None:
+            return connection, []
+        try:  # what is dispatched from now on goes to the queue; read what came before it
+            missed = await self._missed(account_id, last_event_id, self._position)
+        except BaseException:
+            self.detach(account_id, connection)  # nobody will read it: never leave it attached
+            raise
         return connection, missed
+
+    async def _missed(self, account_id: str, after: int, upto: int) -> list[Message]:
+        """The account's order events with ``after`` < seq <= ``upto``, from the outbox."""
+        missed: list[Message] = []
+        position = after
+        while position < upto:
+            events = await self._outbox.fetch_after(position, self._chunk)
+            if not events:
+                break
+            for seq, event in events:
+                if seq > upto:
+                    break
+                if _for_account(event, account_id):
+                    missed.append(order_message(seq, event))
+            position = events[-1][0]
+        return missed
 
     def detach(self, account_id: str, connection: Connection) -> None:
         """Forget a connection (the client left or was dropped)."""
