@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import msgspec
 import pytest
 
-from agora.bus.ports import CheckpointStore, DocumentSource, OutboxStore, ProjectionTx
+from agora.bus.ports import AccountOutbox, CheckpointStore, DocumentSource, ProjectionTx
 from agora.core.errors import StorageError
 from agora.core.events import Event
 from agora.ledger import Hold, Transfer, TransferKind, customer_cash, external_bank, venue_account
@@ -37,7 +37,7 @@ T0 = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
 
 class Store(
     LaneStore,
-    OutboxStore,
+    AccountOutbox,
     CheckpointStore,
     LedgerRecordsSource,
     DocumentSource,
@@ -411,6 +411,22 @@ class StoreContract:
         assert stored[-1][1] == event("e3", account_id=None)
         assert await store.fetch_after(seqs[1], 2) == stored[2:4]
         assert await store.fetch_after(seqs[-1], 10) == []
+
+    async def test_an_accounts_events_are_read_alone_in_order(self, store: Store) -> None:
+        events = [
+            event("e1"),
+            event("x1", account_id="acc_2"),
+            event("e2"),
+            event("n", account_id=None),
+        ]
+        await store.commit(LaneBatch(events=events))
+        everything = await store.fetch_after(0, 100)
+        mine = await store.fetch_account_after("acc_1", 0, 100)
+        assert mine == [pair for pair in everything if pair[1].account_id == "acc_1"]
+        assert [found.event_id for _, found in mine] == ["e1", "e2"]
+        assert await store.fetch_account_after("acc_1", mine[0][0], 100) == mine[1:]
+        assert await store.fetch_account_after("acc_1", 0, 1) == mine[:1]
+        assert await store.fetch_account_after("acc_9", 0, 100) == []
 
     async def test_the_relay_position_never_moves_backwards(self, store: Store) -> None:
         await store.commit(LaneBatch(events=[event("e1"), event("e2"), event("e3")]))

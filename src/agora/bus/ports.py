@@ -43,6 +43,16 @@ class OutboxStore(Protocol):
         ...
 
 
+class AccountOutbox(OutboxStore, Protocol):
+    """The outbox read by account (an account's own event stream)."""
+
+    async def fetch_account_after(
+        self, account_id: str, seq: int, limit: int
+    ) -> list[tuple[int, Event]]:
+        """Return up to ``limit`` of an account's events after ``seq``, in order."""
+        ...
+
+
 class CheckpointStore(Protocol):
     """Subscribers' positions, moved in the same transaction as their effects."""
 

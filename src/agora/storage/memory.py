@@ -145,6 +145,18 @@ class MemoryStore:
         events = self._outbox[start : start + max(limit, 0)]
         return list(enumerate(events, start=start + 1))
 
+    async def fetch_account_after(
+        self, account_id: str, seq: int, limit: int
+    ) -> list[tuple[int, Event]]:
+        """Return up to ``limit`` of an account's outbox events after ``seq``, in order."""
+        self._check_open()
+        found = [
+            (number, event)
+            for number, event in enumerate(self._outbox[seq:], start=seq + 1)
+            if event.account_id == account_id
+        ]
+        return found[: max(limit, 0)]
+
     async def mark_published(self, up_to_seq: int) -> None:
         """Record the relay's position; it never moves backwards."""
         self._check_open()

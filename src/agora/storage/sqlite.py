@@ -98,6 +98,13 @@ class SqliteStore:
         work = partial(sqlite_bus.fetch_events, seq=seq, limit=limit)
         return await self._db.read("reading the outbox", work)
 
+    async def fetch_account_after(
+        self, account_id: str, seq: int, limit: int
+    ) -> list[tuple[int, Event]]:
+        """Return up to ``limit`` of an account's outbox events after ``seq``, in order."""
+        work = partial(sqlite_bus.fetch_account_events, account_id=account_id, seq=seq, limit=limit)
+        return await self._db.read(f"reading {account_id}'s events", work)
+
     async def mark_published(self, up_to_seq: int) -> None:
         """Record that every event up to ``up_to_seq`` was handed to the bus."""
         work = partial(sqlite_bus.mark_published, up_to_seq=up_to_seq)

@@ -21,6 +21,17 @@ def fetch_events(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[i
     return [(row_seq, decode_event(body)) for row_seq, body in rows]
 
 
+def fetch_account_events(
+    conn: sqlite3.Connection, account_id: str, seq: int, limit: int
+) -> list[tuple[int, Event]]:
+    """Read up to ``limit`` of an account's outbox events after ``seq``, in order."""
+    rows = conn.execute(
+        "SELECT seq, body FROM outbox WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (account_id, seq, max(limit, 0)),
+    )
+    return [(row_seq, decode_event(body)) for row_seq, body in rows]
+
+
 def mark_published(conn: sqlite3.Connection, up_to_seq: int) -> None:
     """Move the relay's position forward to ``up_to_seq`` (never backwards)."""
     conn.execute(

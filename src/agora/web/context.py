@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agora.bus.ports import CheckpointStore, DocumentSource, OutboxStore
+from agora.bus.ports import AccountOutbox, CheckpointStore, DocumentSource
 from agora.core.clock import Clock
 from agora.core.events import JsonValue
 from agora.core.ids import IdFactory
@@ -27,7 +27,7 @@ class ReadStore(
     DocumentSource,
     DocumentStore,
     LedgerRecordsSource,
-    OutboxStore,
+    AccountOutbox,
     CheckpointStore,
     Protocol,
 ):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from agora.bus.ports import OutboxStore
+from agora.bus.ports import AccountOutbox
 from agora.core.events import Event, JsonValue
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def order_message(seq: int, event: Event) -> Message:
 class OrderStream:
     """Follow the outbox and fan each account's order events out to its connections."""
 
-    def __init__(self, outbox: OutboxStore, *, chunk: int = 1_000) -> None:
+    def __init__(self, outbox: AccountOutbox, *, chunk: int = 1_000) -> None:
         self._outbox = outbox
         self._chunk = chunk
         self._by_account: dict[str, set[Connection]] = {}
@@ -158,7 +158,7 @@ class OrderStream:
         missed: list[Message] = []
         position = after
         while position < upto:
-            events = await self._outbox.fetch_after(position, self._chunk)
+            events = await self._outbox.fetch_account_after(account_id, position, self._chunk)
             if not events:
                 break
             for seq, event in events:
