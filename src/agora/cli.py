@@ -65,11 +65,25 @@ def serve(
     log_level: Annotated[
         str, _option("--log-level", "AGORA_LOG_LEVEL", "JSON log level: debug, info, warning.")
     ] = "warning",
+    release_rate: Annotated[
+        int,
+        _option(
+            "--release-rate",
+            "AGORA_RELEASE_RATE",
+            "Orders per second sent to the venue at the open (those held while closed).",
+        ),
+    ] = 1000,
 ) -> None:
     """Run the whole platform in one process (SQLite, simulated exchange, feed, web) until ^C."""
     from agora.cli_serve import run_event_loop, run_serve
 
-    if calendar not in ("always", "XNYS") or port <= 0 or rate_limit <= 0 or venue_latency_ms < 0:
+    if (
+        calendar not in ("always", "XNYS")
+        or port <= 0
+        or rate_limit <= 0
+        or venue_latency_ms < 0
+        or release_rate <= 0
+    ):
         console.print("[red]bad option: see agora serve --help[/red]")
         sys.exit(2)
     settings = replace(
@@ -83,6 +97,7 @@ def serve(
         rate_limit_per_second=rate_limit,
         venue_latency_ms=venue_latency_ms,
         log_level=log_level,
+        release_rate_per_second=release_rate,
     )
     try:
         code = run_event_loop(run_serve(settings, console))

@@ -26,6 +26,7 @@ class Settings:
     rate_limit_per_second: int = 50  # API requests per user
     paper_deposits: bool = True
     venue_latency_ms: int = 0
+    release_rate_per_second: int = 1000  # orders held overnight, sent at the open at most this fast
     log_level: str = "warning"  # JSON logs on stderr; "info" adds one line per HTTP request
 
     @property

@@ -111,6 +111,9 @@ async def start_embedded(settings: Settings) -> Embedded:
         outbox=store,
         checkpoints=store,
         clock=platform.clock,
+        calendar=calendar,  # orders placed while it is closed wait for the open (ADR 12)
+        documents=store,
+        release_rate_per_second=settings.release_rate_per_second,
     )
     recorder = CandleRecorder(candles, CandleAggregator())
     await recorder.resume(platform.clock.now())

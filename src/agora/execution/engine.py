@@ -9,7 +9,12 @@ Every venue report becomes an ``ApplyReport`` for the order's lane, submitted in
 breaker guards every venue call: while it is open, or when the venue is down, a new order is
 rejected with ``broker_unavailable`` (its hold released by the lane). On start, open orders the
 venue does not know (the paper venue forgets everything on restart) are sent again after asking
-it, never blindly (ADR 8).
+it, never blindly, if they were marked sent (ADR 8).
+
+Under a real calendar, the ``MarketSession`` (ADR 12) sees each chunk first: orders that arrive
+while the market is closed are held (``accepted``) in a durable queue instead of sent, and
+released at the open at ``release_rate_per_second``, through the outbox, so they take this same
+path to the venue.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from agora.bus.ports import CheckpointStore, OutboxStore, ProjectionTx
+from agora.bus.ports import CheckpointStore, DocumentSource, OutboxStore, ProjectionTx
 from agora.core.clock import Clock
 from agora.core.errors import AgoraError
 from agora.core.events import Event, EventType
 from agora.execution.breaker import CircuitBreaker
 from agora.execution.gateway import BrokerGateway
+from agora.execution.session import MarketSession
 from agora.execution.venues.protocol import Venue, VenueUnavailableError
 from agora.execution.venues.reports import VenueOrder, VenueReport
 from agora.execution.wire import order_from_model, order_from_payload
+from agora.marketdata.trading_calendar import AlwaysOpenCalendar, TradingCalendar
 from agora.orders.commands import ApplyReport
 from agora.orders.lanes import OrderService
 from agora.orders.model import Order, Report, ReportKind, Status
@@ -57,7 +64,13 @@ class ExecutionEngine:
         breaker: CircuitBreaker | None = None,
         ack_timeout_seconds: float = 2.0,
         chunk: int = 500,
+        calendar: TradingCalendar | None = None,
+        documents: DocumentSource | None = None,
+        release_rate_per_second: int = 1000,
+        session_poll_seconds: float = 1.0,
     ) -> None:
+        if calendar is not None and documents is None:
+            raise ValueError("an engine with a calendar needs documents to reload its queue")
         self.venue = venue
         self.breaker = breaker or CircuitBreaker()
         self.gateway = BrokerGateway(
@@ -70,17 +83,42 @@ class ExecutionEngine:
         self._chunk = chunk
         self._accounts: dict[str, str] = {}  # order id → account id, for routing reports
         self._wakeup = asyncio.Event()
+        self._stepping = asyncio.Lock()  # one step at a time: the follower's, or a drain's
+        self._position: int | None = None  # the checkpoint, as of the last step
         self._task: asyncio.Task[None] | None = None
+        self.session = MarketSession(
+            calendar=calendar or AlwaysOpenCalendar(),
+            clock=clock,
+            orders=orders,
+            checkpoints=checkpoints,
+            documents=documents,
+            venue=venue,
+            drain=self.drain,
+            release_rate_per_second=release_rate_per_second,
+            poll_seconds=session_poll_seconds,
+        )
+
+    @property
+    def release_rate_per_second(self) -> int:
+        """Return the maximum rate at which held orders are released."""
+        return self.session.limiter.per_second
+
+    def set_release_rate(self, per_second: int) -> None:
+        """Change the maximum release rate at run time (a venue's or partner's capacity)."""
+        self.session.set_release_rate(per_second)
 
     async def start(self) -> None:
-        """Start the gateway, recover open orders, and follow the outbox."""
+        """Start the gateway, reload the queue, recover open orders, follow the outbox."""
         await self.gateway.start()
+        await self.session.load()
         await self._recover()
         self._orders.on_commit(self._wakeup.set)
         self._task = asyncio.create_task(self._follow(), name="execution-engine")
+        self.session.start()
 
     async def stop(self) -> None:
         """Stop following (what is not marked sent is picked up on the next start)."""
+        await self.session.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -89,49 +127,53 @@ class ExecutionEngine:
         await self.gateway.stop()
 
     async def drain(self) -> None:
-        """Send everything committed so far (tests and shutdown)."""
-        position = await self._checkpoints.checkpoint(SUBSCRIBER)
-        while (moved := await self._step(position)) != position:
-            position = moved
+        """Send everything committed so far (tests, the close, and shutdown)."""
+        while await self._step():
+            pass
 
     async def _follow(self) -> None:
-        position = await self._checkpoints.checkpoint(SUBSCRIBER)
         while True:
+            self._wakeup.clear()  # before looking, so no commit slips between look and wait
             try:
-                moved = await self._step(position)
+                moved = await self._step()
             except Exception:
                 log.exception("execution engine step failed; retrying")
+                self._position = None  # read the checkpoint again
                 await asyncio.sleep(0.5)
-                position = await self._checkpoints.checkpoint(SUBSCRIBER)
                 continue
-            if moved == position:
-                self._wakeup.clear()
+            if not moved:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(0.5):
                         await self._wakeup.wait()
-            position = moved
 
-    async def _step(self, position: int) -> int:
-        """Mark the next chunk's commands sent (with the checkpoint), then send them."""
-        events = await self._outbox.fetch_after(position, self._chunk)
-        if not events:
-            return position
-        fresh: list[Event] = []
+    async def _step(self) -> bool:
+        """Route the next chunk, mark its commands sent (with the checkpoint), then send them."""
+        async with self._stepping:
+            if self._position is None:
+                self._position = await self._checkpoints.checkpoint(SUBSCRIBER)
+            events = await self._outbox.fetch_after(self._position, self._chunk)
+            if not events:
+                return False
+            routing = await self.session.route(events)
+            fresh: list[Event] = []
 
-        def mark(tx: ProjectionTx) -> None:
-            fresh.clear()  # a retried transaction starts over
-            for _, event in events:
-                if event.type not in COMMANDS:
-                    continue
-                key = f"{event.type}:{event.payload['order_id']}"
-                if tx.get(SENT, key) is None:
-                    tx.put(SENT, key, str(event.account_id).encode())
-                    fresh.append(event)
+            def mark(tx: ProjectionTx) -> None:
+                fresh.clear()  # a retried transaction starts over
+                routing.write(tx)
+                for seq, event in events:
+                    if event.type not in COMMANDS or seq in routing.local:
+                        continue
+                    key = f"{event.type}:{event.payload['order_id']}"
+                    if tx.get(SENT, key) is None:
+                        tx.put(SENT, key, str(event.account_id).encode())
+                        fresh.append(event)
 
-        await self._checkpoints.apply(SUBSCRIBER, events[-1][0], mark)
-        for event in fresh:
-            await self._send(event)
-        return events[-1][0]
+            if await self._checkpoints.apply(SUBSCRIBER, events[-1][0], mark):
+                self.session.settle(routing)
+            self._position = events[-1][0]
+            for event in fresh:
+                await self._send(event)
+            return True
 
     async def _send(self, event: Event) -> None:
         payload, account_id = event.payload, str(event.account_id)
@@ -197,30 +239,38 @@ class ExecutionEngine:
         future.add_done_callback(_log_refusal)
 
     async def _recover(self) -> None:
-        """Hand on what the venue did with open orders; mark and send those it does not know."""
+        """Hand on what the venue did with open orders; send again those it does not know."""
         unknown: list[Order] = []
         for lane in self._orders.lanes:
             for state in lane.book.accounts.values():
                 for order in list(state.open_orders.values()):
                     self._accounts[order.order_id] = order.account_id
-                    if order.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE):
-                        continue  # the request is replayed from the outbox if it was not sent
+                    if order.status in _NOT_AT_VENUE or order.order_id in self.session.queue:
+                        continue  # a request is replayed from the outbox; a held order waits
                     found = await asyncio.to_thread(self.venue.order_state, order.order_id)
                     if not found.known:
                         unknown.append(order)
                     self.gateway.absorb(found.reports)  # in order, once, like live reports
         if not unknown:
             return
+        resend: list[Order] = []
 
         def mark(tx: ProjectionTx) -> None:
+            resend.clear()
             for order in unknown:
-                key = f"{EventType.ORDER_SUBMITTED}:{order.order_id}"
-                tx.put(SENT, key, order.account_id.encode())
+                keys = [f"{kind}:{order.order_id}" for kind in _SENDS]
+                if any(tx.get(SENT, key) is not None for key in keys):
+                    resend.append(order)  # sent before: the venue forgot it
+                # else its order.submitted is still ahead of the checkpoint: the follower routes it
 
         recovery = await self._checkpoints.checkpoint(RECOVERY) + 1
         await self._checkpoints.apply(RECOVERY, recovery, mark)
-        for order in unknown:
+        for order in resend:
             await self._submit(order.account_id, order_from_model(order))
+
+
+_NOT_AT_VENUE = frozenset({Status.PENDING_CANCEL, Status.PENDING_REPLACE, Status.ACCEPTED})
+_SENDS = (EventType.ORDER_SUBMITTED, EventType.ORDER_REPLACE_REQUESTED)
 
 
 def _report(report: VenueReport) -> Report:

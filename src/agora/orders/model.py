@@ -68,6 +68,7 @@ class ReportKind(StrEnum):
 
     ACCEPTED = "accepted"  # the venue is working it
     QUEUED = "queued"  # held by Agora until the market opens
+    RELEASED = "released"  # a queued order handed on towards the venue
     FILL = "fill"
     CANCELED = "canceled"
     REJECTED = "rejected"
@@ -124,6 +125,7 @@ def _table() -> dict[tuple[Status, ReportKind], str]:
         table[status, ReportKind.CANCEL_REQUESTED] = Status.PENDING_CANCEL
         table[status, ReportKind.REPLACE_REQUESTED] = Status.PENDING_REPLACE
     table[Status.PENDING_NEW, ReportKind.QUEUED] = Status.ACCEPTED
+    table[Status.ACCEPTED, ReportKind.RELEASED] = Status.PENDING_NEW
     table[Status.PENDING_CANCEL, ReportKind.CANCEL_REJECTED] = _RESTORE
     table[Status.PENDING_REPLACE, ReportKind.REPLACE_REJECTED] = _RESTORE
     table[Status.PENDING_REPLACE, ReportKind.REPLACED] = Status.REPLACED

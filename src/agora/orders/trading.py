@@ -306,6 +306,10 @@ def _settle(
     book.touch(order)
     event = order_payload(order, report.kind.value)
     book.emit(EventType.ORDER_UPDATED, order.account_id, None, event, now)
+    if report.kind is ReportKind.RELEASED:  # the execution engine sends it from the outbox
+        submitted = order_payload(order)
+        submitted["released"] = True
+        book.emit(EventType.ORDER_SUBMITTED, order.account_id, None, submitted, now)
     if report.kind is ReportKind.REJECTED and report.reason == BROKER_UNAVAILABLE:
         letter = order_payload(order, report.kind.value)
         letter["reason"] = BROKER_UNAVAILABLE
