@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agora import __version__
+from agora.cli_audit import audit_app, replay
 from agora.config import Settings
 from agora.core.errors import AgoraError
 
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(audit_app, name="audit")
+app.command("replay")(replay)
 console = Console()
 
 DataDir = Annotated[

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from agora.audit import AuditWriter
 from agora.bootstrap import Platform, build_platform
 from agora.bus.inprocess import InProcessBus
 from agora.config import Settings
@@ -57,6 +58,7 @@ class Embedded:
     candles: SqliteCandleStore
     web: WebContext
     app: FastAPI
+    audit: AuditWriter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -70,6 +72,8 @@ class Embedded:
         await self.web.order_stream.stop()
         await self.engine.stop()
         await self.bus.stop()
+        await self.platform.orders.stop()  # the lanes drain and commit their last events
+        await self.audit.stop()  # writes every committed event, then releases the log
         await self.platform.close()
         await self.candles.close()
 
@@ -126,8 +130,12 @@ async def start_embedded(settings: Settings) -> Embedded:
     hub.subscribe(
         "sse", lambda update: web.price_stream.publish(update.symbol, price_payload(update))
     )
-    embedded = Embedded(platform, bus, engine, venue, hub, recorder, candles, web, create_app(web))
+    audit = AuditWriter(store, settings.data_dir)
+    embedded = Embedded(
+        platform, bus, engine, venue, hub, recorder, candles, web, create_app(web), audit
+    )
     bus.start()
+    await audit.start()
     await engine.start()
     await hub.start()
     await recorder.start()
