@@ -7,12 +7,14 @@ and answered 500 ``internal_error`` without details; bad input of any kind is a 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from agora.core.errors import (
     AgoraError,
@@ -27,6 +29,18 @@ from agora.orders.model import IllegalTransitionError
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "message": {"type": "string"},
+        "rule": {"type": "string", "description": "The risk rule that denied an order."},
+    },
+    "additionalProperties": False,
+}
+"""The JSON schema of every error body, for the OpenAPI document."""
 
 
 class ApiError(AgoraError):
@@ -93,7 +107,20 @@ async def _http_error(request: Request, error: Exception) -> Response:
     response = error_response(error.status_code, code, str(error.detail))
     if error.headers:
         response.headers.update(error.headers)
+    if error.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:

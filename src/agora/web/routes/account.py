@@ -18,13 +18,23 @@ from agora.orders.settlement import cash_value, fill_payload
 from agora.positions.model import Position
 from agora.positions.projector import account_positions
 from agora.positions.views import position_payload
-from agora.web.bodies import AmountBody, body_schema, decode_body
+from agora.web.bodies import AmountBody, body_schema, decode_body, read_json
 from agora.web.context import WebContext
 from agora.web.deps import Caller, Context, account_of, derived_id, json_payload
 from agora.web.errors import ApiError
 from agora.web.keyed import idempotency_key, keyed
+from agora.web.routes.responses import (
+    ACCOUNT,
+    BEARER,
+    FILL,
+    IDEMPOTENCY_KEY,
+    POSITION,
+    TRANSFER,
+    answers,
+    array,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["account"])
+router = APIRouter(prefix="/api/v1", tags=["account"], dependencies=[BEARER])
 
 
 async def account_summary(context: WebContext, account_id: str) -> dict[str, JsonValue]:
@@ -54,7 +64,7 @@ async def account_summary(context: WebContext, account_id: str) -> dict[str, Jso
     }
 
 
-@router.get("/account")
+@router.get("/account", responses=answers(200, ACCOUNT, 401, 403, 429, 503))
 async def get_account(user: Caller, context: Context) -> Response:
     """The caller's cash, held cash, buying power, market value, equity and P&L."""
     return json_payload(200, await account_summary(context, account_of(user)))
@@ -72,7 +82,7 @@ async def move_cash(
     request: Request, user: Caller, context: WebContext, account_id: str, *, deposit: bool
 ) -> Response:
     """Deposit or withdraw under the request's Idempotency-Key (201 with the new cash)."""
-    raw = await request.body()
+    raw = await read_json(request)
     key = idempotency_key(request)
 
     async def work() -> tuple[int, JsonValue]:
@@ -94,7 +104,10 @@ async def move_cash(
 
 
 @router.post(
-    "/account/deposits", status_code=201, openapi_extra={"requestBody": body_schema(AmountBody)}
+    "/account/deposits",
+    status_code=201,
+    openapi_extra={"requestBody": body_schema(AmountBody, {"amount": "250.00"}), **IDEMPOTENCY_KEY},
+    responses=answers(201, TRANSFER, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def deposit(request: Request, user: Caller, context: Context) -> Response:
     """Add paper money to the caller's account (when the server allows it)."""
@@ -104,7 +117,10 @@ async def deposit(request: Request, user: Caller, context: Context) -> Response:
 
 
 @router.post(
-    "/account/withdrawals", status_code=201, openapi_extra={"requestBody": body_schema(AmountBody)}
+    "/account/withdrawals",
+    status_code=201,
+    openapi_extra={"requestBody": body_schema(AmountBody, {"amount": "250.00"}), **IDEMPOTENCY_KEY},
+    responses=answers(201, TRANSFER, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def withdraw(request: Request, user: Caller, context: Context) -> Response:
     """Take available cash out; 422 ``insufficient_funds`` when there is not enough."""
@@ -116,14 +132,14 @@ def _shown(context: WebContext, position: Position) -> dict[str, JsonValue]:
     return position_payload(position, None if quote is None else quote.price)
 
 
-@router.get("/positions")
+@router.get("/positions", responses=answers(200, array(POSITION), 401, 403, 429, 503))
 async def list_positions(user: Caller, context: Context) -> Response:
     """The caller's open positions, valued at the last price."""
     positions = await account_positions(context.store, account_of(user))
     return json_payload(200, [_shown(context, p) for p in positions if p.qty != 0])
 
 
-@router.get("/positions/{symbol}")
+@router.get("/positions/{symbol}", responses=answers(200, POSITION, 401, 403, 404, 422, 429, 503))
 async def get_position(symbol: str, user: Caller, context: Context) -> Response:
     """One open position; 404 when flat."""
     for position in await account_positions(context.store, account_of(user)):
@@ -145,7 +161,7 @@ def _stored_time(text: str | None) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
-@router.get("/fills")
+@router.get("/fills", responses=answers(200, array(FILL), 401, 403, 422, 429, 503))
 async def list_fills(
     user: Caller,
     context: Context,

@@ -21,14 +21,25 @@ from agora.web.bodies import (
     UserBody,
     body_schema,
     decode_body,
+    read_json,
 )
 from agora.web.context import WebContext
 from agora.web.deps import Admin, Context, json_payload
 from agora.web.keyed import keyed
 from agora.web.routes.account import move_cash
 from agora.web.routes.orders import cancel_open_orders
+from agora.web.routes.responses import (
+    BEARER,
+    IDEMPOTENCY_KEY,
+    LEDGER_REPORT,
+    LIMITS,
+    NEW_USER,
+    TRADING_STATE_SET,
+    TRANSFER,
+    answers,
+)
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[BEARER])
 
 PLATFORM = "platform"
 CONTROLS = "controls"
@@ -48,10 +59,18 @@ async def create_user(
     return user, token
 
 
-@router.post("/users", status_code=201, openapi_extra={"requestBody": body_schema(UserBody)})
+@router.post(
+    "/users",
+    status_code=201,
+    openapi_extra={
+        "requestBody": body_schema(UserBody, {"name": "carol", "role": "trader"}),
+        **IDEMPOTENCY_KEY,
+    },
+    responses=answers(201, NEW_USER, 401, 403, 409, 413, 415, 422, 429, 503),
+)
 async def add_user(request: Request, admin: Admin, context: Context) -> Response:
     """Create a trader (with a new account) or an admin; the token is shown only here."""
-    raw = await request.body()
+    raw = await read_json(request)
 
     async def work() -> tuple[int, JsonValue]:
         body = decode_body(raw, UserBody)
@@ -74,7 +93,8 @@ def _known_account(context: WebContext, account_id: str) -> str:
 @router.post(
     "/accounts/{account_id}/deposits",
     status_code=201,
-    openapi_extra={"requestBody": body_schema(AmountBody)},
+    openapi_extra={"requestBody": body_schema(AmountBody, {"amount": "500.00"}), **IDEMPOTENCY_KEY},
+    responses=answers(201, TRANSFER, 401, 403, 404, 409, 413, 415, 422, 429, 503),
 )
 async def admin_deposit(
     account_id: str, request: Request, admin: Admin, context: Context
@@ -124,11 +144,19 @@ def merged_limits(current: RiskLimits, body: LimitsBody) -> RiskLimits:
     return msgspec.structs.replace(current, **changes)
 
 
-@router.put("/accounts/{account_id}/limits", openapi_extra={"requestBody": body_schema(LimitsBody)})
+@router.put(
+    "/accounts/{account_id}/limits",
+    openapi_extra={
+        "requestBody": body_schema(
+            LimitsBody, {"max_order_qty": 500, "restricted_symbols": ["NVDA"]}
+        )
+    },
+    responses=answers(200, LIMITS, 401, 403, 404, 413, 415, 422, 429, 503),
+)
 async def set_limits(account_id: str, request: Request, admin: Admin, context: Context) -> Response:
     """Set an account's risk limits (fields left out keep their value); 200 the limits in force."""
     _known_account(context, account_id)
-    body = decode_body(await request.body(), LimitsBody)
+    body = decode_body(await read_json(request), LimitsBody)
     state = context.orders.lane_for(account_id).book.account(account_id)
     current = state.record.limits or context.controls.default_limits
     limits = merged_limits(current, body)
@@ -138,25 +166,37 @@ async def set_limits(account_id: str, request: Request, admin: Admin, context: C
     return json_payload(200, limits_payload(limits))
 
 
-@router.post("/trading-state", openapi_extra={"requestBody": body_schema(TradingStateBody)})
+@router.post(
+    "/trading-state",
+    openapi_extra={
+        "requestBody": body_schema(TradingStateBody, {"state": "active"}),
+        **IDEMPOTENCY_KEY,
+    },
+    responses=answers(200, TRADING_STATE_SET, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+)
 async def set_trading_state(request: Request, admin: Admin, context: Context) -> Response:
     """Set the platform's (or one account's) trading state; ``halted`` cancels open orders."""
-    body = decode_body(await request.body(), TradingStateBody)
-    state = TradingState(body.state)
-    canceled: list[Order] = []
-    if body.account_id is not None:
-        account_id = _known_account(context, body.account_id)
+    raw = await read_json(request)
+
+    async def work() -> tuple[int, JsonValue]:
+        body = decode_body(raw, TradingStateBody)
+        canceled = await apply_trading_state(context, TradingState(body.state), body.account_id)
+        return 200, {"state": body.state, "account_id": body.account_id, "canceled": len(canceled)}
+
+    return await keyed(request, admin, context, work)
+
+
+async def apply_trading_state(
+    context: WebContext, state: TradingState, account_id: str | None
+) -> list[Order]:
+    """Set the platform's (or one account's) trading state; halting cancels the open orders."""
+    if account_id is not None:
+        _known_account(context, account_id)
         await context.orders.execute(SetAccountControls(account_id=account_id, trading_state=state))
-        if state is TradingState.HALTED:
-            canceled = await cancel_open_orders(context, account_id)
-    else:
-        await set_platform_state(context, state)
-        if state is TradingState.HALTED:
-            canceled = await cancel_everything(context)
-    return json_payload(
-        200,
-        {"state": state.value, "account_id": body.account_id, "canceled": len(canceled)},
-    )
+        halted = state is TradingState.HALTED
+        return await cancel_open_orders(context, account_id) if halted else []
+    await set_platform_state(context, state)
+    return await cancel_everything(context) if state is TradingState.HALTED else []
 
 
 async def set_platform_state(context: WebContext, state: TradingState) -> None:
@@ -181,7 +221,7 @@ async def cancel_everything(context: WebContext) -> list[Order]:
     return canceled
 
 
-@router.get("/ledger/verify")
+@router.get("/ledger/verify", responses=answers(200, LEDGER_REPORT, 401, 403, 429, 503))
 async def ledger_verify(admin: Admin, context: Context) -> Response:
     """Check every ledger invariant from the stored records."""
     records = await context.store.ledger_records()

@@ -10,11 +10,20 @@ from starlette.responses import Response
 from agora.core.errors import NotFoundError
 from agora.core.money import PRICE_SCALE, format_units
 from agora.web.deps import Caller, Context, json_payload
+from agora.web.routes.responses import (
+    BEARER,
+    CANDLE,
+    CLOCK,
+    INSTRUMENT,
+    QUOTE,
+    answers,
+    array,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["market"])
+router = APIRouter(prefix="/api/v1", tags=["market"], dependencies=[BEARER])
 
 
-@router.get("/instruments")
+@router.get("/instruments", responses=answers(200, array(INSTRUMENT), 401, 429, 503))
 async def instruments(user: Caller, context: Context) -> Response:
     """Every listed instrument with its tick and lot size."""
     listed = context.instruments.all()
@@ -33,7 +42,7 @@ async def instruments(user: Caller, context: Context) -> Response:
     )
 
 
-@router.get("/quotes/{symbol}")
+@router.get("/quotes/{symbol}", responses=answers(200, QUOTE, 401, 404, 422, 429, 503))
 async def quote(symbol: str, user: Caller, context: Context) -> Response:
     """The last quote of a listed symbol; 404 when it has none yet."""
     listed = context.instruments.get(symbol).symbol
@@ -43,7 +52,7 @@ async def quote(symbol: str, user: Caller, context: Context) -> Response:
     return json_payload(200, found)
 
 
-@router.get("/candles/{symbol}")
+@router.get("/candles/{symbol}", responses=answers(200, array(CANDLE), 401, 422, 429, 503))
 async def candles(
     symbol: str,
     user: Caller,
@@ -58,7 +67,7 @@ async def candles(
     return json_payload(200, await context.market.candles(listed, interval, start, end, limit))
 
 
-@router.get("/clock")
+@router.get("/clock", responses=answers(200, CLOCK, 401, 429, 503))
 async def clock(user: Caller, context: Context) -> Response:
     """Whether the market is open, and its next open and close."""
     return json_payload(200, context.market.clock())

@@ -15,14 +15,23 @@ from agora.orders.commands import CancelOrder, PlaceOrder, ReplaceOrder
 from agora.orders.model import Order, OrderType, Side, TimeInForce
 from agora.orders.ports import OrderQuery
 from agora.orders.views import order_payload
-from agora.web.bodies import OrderBody, ReplaceBody, body_schema, decode_body
+from agora.web.bodies import OrderBody, ReplaceBody, body_schema, decode_body, read_json
 from agora.web.context import WebContext
 from agora.web.deps import Caller, Context, account_of, derived_id, json_payload
 from agora.web.keyed import idempotency_key, keyed
+from agora.web.routes.responses import BEARER, IDEMPOTENCY_KEY, ORDER, answers, array
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], dependencies=[BEARER])
 
 MAX_CLIENT_ORDER_ID = 64
+ORDER_EXAMPLE = {
+    "symbol": "AAPL",
+    "side": "buy",
+    "qty": "10",
+    "type": "limit",
+    "time_in_force": "day",
+    "limit_price": "199.50",
+}
 
 
 def place_command(context: WebContext, account_id: str, body: OrderBody) -> PlaceOrder:
@@ -57,11 +66,16 @@ def _check_client_order_id(value: str) -> None:
         )
 
 
-@router.post("", status_code=202, openapi_extra={"requestBody": body_schema(OrderBody)})
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra={"requestBody": body_schema(OrderBody, ORDER_EXAMPLE), **IDEMPOTENCY_KEY},
+    responses=answers(202, ORDER, 401, 403, 409, 413, 415, 422, 429, 503),
+)
 async def place_order(request: Request, user: Caller, context: Context) -> Response:
     """Place an order: 202 once durably accepted; 422 with ``code`` and ``rule`` when denied."""
     account_id = account_of(user)
-    raw = await request.body()
+    raw = await read_json(request)
     key = idempotency_key(request)
 
     async def work() -> tuple[int, JsonValue]:
@@ -78,7 +92,7 @@ def _with_client_id(command: PlaceOrder, client_order_id: str) -> PlaceOrder:
     return replace(command, client_order_id=client_order_id)
 
 
-@router.get("")
+@router.get("", responses=answers(200, array(ORDER), 401, 403, 422, 429, 503))
 async def list_orders(
     user: Caller,
     context: Context,
@@ -95,7 +109,10 @@ async def list_orders(
     return json_payload(200, [order_payload(order) for order in orders])
 
 
-@router.get("/by-client-id/{client_order_id}")
+@router.get(
+    "/by-client-id/{client_order_id}",
+    responses=answers(200, ORDER, 401, 403, 404, 422, 429, 503),
+)
 async def order_by_client_id(client_order_id: str, user: Caller, context: Context) -> Response:
     """One of the caller's orders by its client order id."""
     order = await context.store.get_order_by_client_id(account_of(user), client_order_id)
@@ -104,21 +121,27 @@ async def order_by_client_id(client_order_id: str, user: Caller, context: Contex
     return json_payload(200, order_payload(order))
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", responses=answers(200, ORDER, 401, 403, 404, 422, 429, 503))
 async def get_order(order_id: str, user: Caller, context: Context) -> Response:
     """One of the caller's orders (another account's id answers 404)."""
     return json_payload(200, order_payload(await _own_order(context, account_of(user), order_id)))
 
 
 @router.patch(
-    "/{order_id}", status_code=202, openapi_extra={"requestBody": body_schema(ReplaceBody)}
+    "/{order_id}",
+    status_code=202,
+    openapi_extra={
+        "requestBody": body_schema(ReplaceBody, {"qty": "12", "limit_price": "199.25"}),
+        **IDEMPOTENCY_KEY,
+    },
+    responses=answers(202, ORDER, 401, 403, 404, 409, 413, 415, 422, 429, 503),
 )
 async def replace_order(
     order_id: str, request: Request, user: Caller, context: Context
 ) -> Response:
     """Replace an open order; 202 with the new order (``replaces`` is the old id)."""
     account_id = account_of(user)
-    raw = await request.body()
+    raw = await read_json(request)
 
     async def work() -> tuple[int, JsonValue]:
         body = decode_body(raw, ReplaceBody)
@@ -145,7 +168,12 @@ async def replace_order(
     return await keyed(request, user, context, work)
 
 
-@router.delete("/{order_id}", status_code=202)
+@router.delete(
+    "/{order_id}",
+    status_code=202,
+    openapi_extra=IDEMPOTENCY_KEY,
+    responses=answers(202, ORDER, 401, 403, 404, 409, 422, 429, 503),
+)
 async def cancel_order(order_id: str, request: Request, user: Caller, context: Context) -> Response:
     """Cancel an open order: 202 (``pending_cancel`` or ``canceled``); 422 when already final."""
     account_id = account_of(user)
@@ -160,7 +188,7 @@ async def cancel_order(order_id: str, request: Request, user: Caller, context: C
     return await keyed(request, user, context, work)
 
 
-@router.delete("", status_code=202)
+@router.delete("", status_code=202, responses=answers(202, array(ORDER), 401, 403, 429, 503))
 async def cancel_all(user: Caller, context: Context) -> Response:
     """Cancel every open order of the caller's account."""
     canceled = await cancel_open_orders(context, account_of(user))

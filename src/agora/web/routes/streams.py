@@ -9,15 +9,20 @@ from starlette.responses import StreamingResponse
 
 from agora.core.errors import ValidationError
 from agora.web.deps import Caller, Context, account_of
+from agora.web.routes.responses import BEARER, TEXT, answers
 from agora.web.streams import sse_body
 
-router = APIRouter(prefix="/api/v1/stream", tags=["streams"])
+router = APIRouter(prefix="/api/v1/stream", tags=["streams"], dependencies=[BEARER])
 
 MAX_SYMBOLS = 100
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.get("/prices")
+@router.get(
+    "/prices",
+    response_class=StreamingResponse,
+    responses=answers(200, TEXT, 401, 422, 429, 503, media_type="text/event-stream"),
+)
 async def price_stream(user: Caller, context: Context, symbols: str = "") -> StreamingResponse:
     """``event: price`` for each update of the given symbols, after a snapshot of each."""
     wanted = sorted({s.strip() for s in symbols.split(",") if s.strip()})
@@ -38,7 +43,11 @@ async def price_stream(user: Caller, context: Context, symbols: str = "") -> Str
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/orders")
+@router.get(
+    "/orders",
+    response_class=StreamingResponse,
+    responses=answers(200, TEXT, 401, 403, 422, 429, 503, media_type="text/event-stream"),
+)
 async def order_stream(request: Request, user: Caller, context: Context) -> StreamingResponse:
     """``event: order`` for the caller's order and fill events; ``Last-Event-ID`` resumes."""
     account_id = account_of(user)

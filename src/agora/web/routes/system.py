@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from agora.web.deps import Context, json_payload
+from agora.web.routes.responses import HEALTH
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={200: {"content": {"application/json": {"schema": HEALTH}}}})
 async def healthz(context: Context) -> Response:
     """Liveness: the process answers and its order service runs."""
     return json_payload(200, {"status": "ok", "trading_state": context.controls.trading_state})
@@ -19,7 +20,7 @@ async def healthz(context: Context) -> Response:
 SUBSCRIBERS = ("positions", "execution")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(context: Context) -> Response:
     """Prometheus text: request and ack latency, risk and fill latency, SSE, lanes, lag."""
     measured = context.metrics
