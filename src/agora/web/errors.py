@@ -79,7 +79,15 @@ def status_of(error: AgoraError) -> int:
         return 422
     if isinstance(error, IllegalTransitionError):
         return 422
+    if error.code in UNAVAILABLE_CODES:
+        return 503
     return 400
+
+
+UNAVAILABLE_CODES = frozenset(
+    {"broker_unavailable", "calendar_out_of_range", "feed_unavailable", "service_unavailable"}
+)
+"""Errors that say a part of the platform cannot serve now: 503, never the caller's fault."""
 
 
 async def _agora_error(request: Request, error: Exception) -> Response:
