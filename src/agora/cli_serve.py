@@ -24,6 +24,7 @@ from agora.credentials import ensure_credentials
 from agora.embedded import start_embedded
 from agora.observability import configure_logging
 from agora.runtime import tune_gc
+from agora.web.dashboard import offer_demo_token
 
 
 def run_event_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -70,6 +71,7 @@ async def run_serve(settings: Settings, console: Console) -> int:
     try:
         await ensure_demo_account(embedded.platform)
         credentials = await ensure_credentials(embedded.web, settings.credentials_path)
+        offer_demo_token(embedded.app, credentials.demo["token"], settings.host)
         config = uvicorn.Config(
             embedded.app,
             host=settings.host,

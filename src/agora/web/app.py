@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from agora import __version__
 from agora.web.context import WebContext
+from agora.web.dashboard import mount_dashboard
 from agora.web.errors import install_error_handlers
 from agora.web.middleware import RateLimitHeaders
 from agora.web.observe import Observe
@@ -25,6 +26,7 @@ def create_app(context: WebContext) -> FastAPI:
     install_error_handlers(app)
     for module in (orders, account, market, streams, admin, system):
         app.include_router(module.router)
+    mount_dashboard(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(Observe, metrics=context.metrics)
     return app
