@@ -112,7 +112,7 @@ def serve(
 
 @app.command()
 def bench(
-    scenario: Annotated[str, typer.Argument(help="Scenario: ack.")],
+    scenario: Annotated[str, typer.Argument(help="Scenario: ack or ratelimit.")],
     rates: Annotated[str, typer.Option(help="Comma-separated arrival rates (orders/s).")] = (
         "50,500,1000,2500,5000"
     ),

@@ -10,8 +10,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agora.bench.ack import AckConfig, run_ack
+from agora.bench.isolation import IsolationConfig, run_isolation
 
-SCENARIOS = ("ack",)
+SCENARIOS = ("ack", "ratelimit")
 
 
 def run_bench(
@@ -29,6 +30,12 @@ def run_bench(
     if not parsed or min(parsed) <= 0 or duration <= 0 or traders <= 0:
         console.print("[red]rates, duration and traders must be positive[/red]")
         return 2
+    if scenario == "ratelimit":
+        isolation = IsolationConfig(duration_seconds=duration)
+        report = asyncio.run(run_isolation(isolation))
+        print(json.dumps(report, indent=2))
+        verdict = report["check"]
+        return 0 if verdict["ledger_ok"] and verdict["good_traders_limited"] == 0 else 1
     config = AckConfig(rates=parsed, duration_seconds=duration, traders=traders)
     total = int(sum(rate * duration for rate in parsed))
     with Progress(console=console, transient=True, disable=as_json) as progress:

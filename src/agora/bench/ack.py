@@ -10,11 +10,10 @@ request's latency counts from its scheduled time, so a stalled server cannot hid
 from __future__ import annotations
 
 import asyncio
-import itertools
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -67,27 +66,33 @@ async def _json(response: aiohttp.ClientResponse) -> Any:
     return body
 
 
+async def call(session: aiohttp.ClientSession, method: str, url: str, **options: Any) -> Any:
+    """Make one set-up request, waiting out the rate limit (429) as a polite client does."""
+    for _ in range(100):
+        async with session.request(method, url, **options) as response:
+            if response.status == 429:
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            return await _json(response)
+    raise RuntimeError(f"{method} {url}: still rate limited")
+
+
 async def make_traders(session: aiohttp.ClientSession, server: Server, count: int) -> list[str]:
     """Create funded traders whose order-rate limit will not bind; return their tokens."""
     admin = {"Authorization": f"Bearer {server.admin_token}"}
+    api = f"{server.url}/api/v1/admin"
     tokens: list[str] = []
     for n in range(count):
-        async with session.post(
-            f"{server.url}/api/v1/admin/users", json={"name": f"bench-{n}"}, headers=admin
-        ) as response:
-            made = await _json(response)
+        made = await call(
+            session, "POST", f"{api}/users", json={"name": f"bench-{n}"}, headers=admin
+        )
         account = made["account_id"]
-        async with session.post(
-            f"{server.url}/api/v1/admin/accounts/{account}/deposits",
-            json={"amount": "10000000"},
-            headers=admin,
-        ) as response:
-            await _json(response)
+        deposit = {"amount": "10000000"}
+        await call(
+            session, "POST", f"{api}/accounts/{account}/deposits", json=deposit, headers=admin
+        )
         limits = {"max_orders_per_second": 1_000_000, "duplicate_window_ms": 1}
-        async with session.put(
-            f"{server.url}/api/v1/admin/accounts/{account}/limits", json=limits, headers=admin
-        ) as response:
-            await _json(response)
+        await call(session, "PUT", f"{api}/accounts/{account}/limits", json=limits, headers=admin)
         tokens.append(made["token"])
     return tokens
 
@@ -111,23 +116,17 @@ async def limit_prices(
     raise RuntimeError("the feed gave no quotes")
 
 
-async def open_loop(
-    session: aiohttp.ClientSession,
-    url: str,
-    tokens: list[str],
-    prices: dict[str, str],
-    rate: int,
-    duration: float,
-    on_sent: Callable[[], None],
-) -> RateResult:
-    """Send ``rate`` orders per second for ``duration`` seconds on a fixed schedule."""
-    result = RateResult(rate=rate, sent=int(rate * duration))
-    loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task[None]] = set()
-    symbols = itertools.cycle(SYMBOLS)
+Send = Callable[[int], Awaitable[int]]
+"""Send request number n; return its HTTP status (0 for a connection error)."""
 
-    async def one(index: int, due: float) -> None:
-        symbol = next(symbols)
+
+def order_sender(
+    session: aiohttp.ClientSession, url: str, tokens: list[str], prices: dict[str, str]
+) -> Send:
+    """Send ioc limit buys under the bid, round-robin over traders and symbols."""
+
+    async def send(index: int) -> int:
+        symbol = SYMBOLS[index % len(SYMBOLS)]
         body = {
             "symbol": symbol,
             "side": "buy",
@@ -137,12 +136,27 @@ async def open_loop(
             "limit_price": prices[symbol],
         }
         headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+        async with session.post(f"{url}/api/v1/orders", json=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    return send
+
+
+async def open_loop(
+    send: Send, rate: int, duration: float, on_sent: Callable[[], None]
+) -> RateResult:
+    """Call ``send`` ``rate`` times per second for ``duration`` seconds on a fixed schedule."""
+    result = RateResult(rate=rate, sent=int(rate * duration))
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(index: int, due: float) -> None:
         try:
-            async with session.post(f"{url}/api/v1/orders", json=body, headers=headers) as r:
-                await r.read()
-                result.statuses[r.status] += 1
+            status = await send(index)
         except aiohttp.ClientError:
-            result.statuses[0] += 1
+            status = 0
+        result.statuses[status] += 1
         result.latencies_ns.append(int((loop.time() - due) * 1e9))
 
     start = loop.time() + 0.05
@@ -192,10 +206,9 @@ async def run_ack(config: AckConfig, on_sent: Callable[[], None]) -> dict[str, A
                 tokens = await make_traders(session, server, config.traders)
                 prices = await limit_prices(session, server, tokens[0])
                 results = []
+                send = order_sender(session, server.url, tokens, prices)
                 for rate in config.rates:
-                    measured = await open_loop(
-                        session, server.url, tokens, prices, rate, config.duration_seconds, on_sent
-                    )
+                    measured = await open_loop(send, rate, config.duration_seconds, on_sent)
                     results.append(measured.summary())
                     await asyncio.sleep(1.0)  # let the venue's cancels drain between rates
                 verdict = await check(session, server, tokens)

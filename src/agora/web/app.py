@@ -27,6 +27,6 @@ def create_app(context: WebContext) -> FastAPI:
     for module in (orders, account, market, streams, admin, system):
         app.include_router(module.router)
     mount_dashboard(app)
-    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RateLimitHeaders, users=context.users, limiter=context.limiter)
     app.add_middleware(Observe, metrics=context.metrics)
     return app

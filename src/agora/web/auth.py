@@ -62,6 +62,10 @@ class Users:
         await self._store.put_document(USERS, digest, _encode(user), only_if_absent=True)
         self._known[digest] = user
 
+    def cached(self, token: str) -> User | None:
+        """Return the user of a token seen before (no I/O), or None."""
+        return self._known.get(hash_token(token))
+
     async def by_token(self, token: str) -> User | None:
         """Return the user a token belongs to, or None."""
         digest = hash_token(token)

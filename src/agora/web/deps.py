@@ -43,8 +43,10 @@ async def current_user(request: Request, context: Context) -> User:
         raise ApiError(
             401, "unknown token", code="unauthorized", headers={"WWW-Authenticate": "Bearer"}
         )
-    decision = context.limiter.check(user.user_id, time.monotonic())
-    request.scope.setdefault("state", {})[RATE_STATE] = decision
+    state = request.scope.setdefault("state", {})
+    decision = state.get(RATE_STATE)  # counted already by the middleware for cached users
+    if not isinstance(decision, RateDecision):
+        decision = state[RATE_STATE] = context.limiter.check(user.user_id, time.monotonic())
     if not decision.allowed:
         raise ApiError(
             429,
