@@ -20,6 +20,7 @@ from tests.live.conftest import (
     call,
     eventually,
     is_status,
+    metrics,
     open_stream,
     order_events_of,
     place,
@@ -135,6 +136,9 @@ async def test_deposit_buy_sell_and_cancel_settle_exactly_to_the_cent(
         assert gone["code"] == "position_not_found"
 
         await a_canceled_limit_order_gives_back_exactly_what_it_held(http, stream, demo)
+    # The fills reached the order stream's follower, which times them for /metrics.
+    measured = await metrics(http)
+    assert measured["agora_fill_latency_seconds_count"] >= 2
 
 
 async def a_canceled_limit_order_gives_back_exactly_what_it_held(

@@ -34,7 +34,7 @@ class PlatformParts:
 
 def make_context(parts: PlatformParts, market: MarketData, settings: WebSettings) -> WebContext:
     """Assemble a WebContext; the order stream is told of every lane commit."""
-    order_stream = OrderStream(parts.store)
+    order_stream = OrderStream(parts.store, observe_fill=parts.metrics.fill_seconds.observe)
     parts.orders.on_commit(order_stream.notify)
     return WebContext(
         orders=parts.orders,

@@ -16,11 +16,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 
 from agora.bus.ports import AccountOutbox
-from agora.core.events import Event, JsonValue
+from agora.core.events import Event, EventType, JsonValue
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,16 @@ def order_message(seq: int, event: Event) -> Message:
 class OrderStream:
     """Follow the outbox and fan each account's order events out to its connections."""
 
-    def __init__(self, outbox: AccountOutbox, *, chunk: int = 1_000) -> None:
+    def __init__(
+        self,
+        outbox: AccountOutbox,
+        *,
+        chunk: int = 1_000,
+        observe_fill: Callable[[float], None] | None = None,
+    ) -> None:
         self._outbox = outbox
         self._chunk = chunk
+        self._observe_fill = observe_fill  # seconds from an order's creation to each fill
         self._by_account: dict[str, set[Connection]] = {}
         self._position = 0
         self._wakeup = asyncio.Event()
@@ -203,11 +211,24 @@ class OrderStream:
     def _dispatch(self, seq: int, event: Event) -> None:
         if event.account_id is None or not event.type.startswith(ORDER_EVENT_PREFIX):
             return
+        if event.type == EventType.ORDER_FILLED and self._observe_fill is not None:
+            self._observe_fill(_fill_latency(event))
         connections = self._by_account.get(event.account_id)
         if connections:
             message = order_message(seq, event)
             for connection in connections:
                 connection.offer(message)
+
+
+def _fill_latency(event: Event) -> float:
+    """Seconds from the order's creation to this fill (0 when the payload lacks the time)."""
+    created = event.payload.get("created_at")
+    if not isinstance(created, str):
+        return 0.0
+    try:
+        return max((event.timestamp - datetime.fromisoformat(created)).total_seconds(), 0.0)
+    except ValueError:
+        return 0.0
 
 
 def _for_account(event: Event, account_id: str) -> bool:
