@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from agora.marketdata.feeds import Pacer, SyntheticFeed
 from agora.marketdata.hub import MarketDataHub
 from agora.marketdata.normalize import FeedKind
 from agora.marketdata.ports import Feed
-from agora.marketdata.quotes import quote_observer
+from agora.marketdata.quotes import quote_batch_observer
 from agora.marketdata.recorder import CandleRecorder
+from agora.marketdata.records import PriceUpdate
 from agora.marketdata.replay import ReplayFeed, open_source
 from agora.marketdata.synthetic import SyntheticMarket
 from agora.marketdata.trading_calendar import TradingCalendar
@@ -78,6 +80,19 @@ class Embedded:
         await self.candles.close()
 
 
+def _price_publisher(web: WebContext) -> Callable[[Sequence[PriceUpdate]], None]:
+    """Hand price updates to the SSE connections that follow them (nothing to format if none)."""
+    stream = web.price_stream
+
+    def publish(updates: Sequence[PriceUpdate]) -> None:
+        if not stream.subscribers():
+            return
+        for update in updates:
+            stream.publish(update.symbol, price_payload(update))
+
+    return publish
+
+
 def make_feed(settings: Settings, platform: Platform) -> Feed | None:
     """The configured feed: synthetic (seeded), a replayed file, or none."""
     pacer = Pacer(platform.clock)
@@ -124,12 +139,10 @@ async def start_embedded(settings: Settings) -> Embedded:
     hub = MarketDataHub()
     web = _web_context(settings, platform, store, recorder, calendar)
     await load_platform_state(web)
-    hub.subscribe("prices", platform.prices.on_price)
-    hub.subscribe("candles", recorder.on_price)
-    hub.subscribe("venue", quote_observer(venue.on_quote, platform.instruments))
-    hub.subscribe(
-        "sse", lambda update: web.price_stream.publish(update.symbol, price_payload(update))
-    )
+    hub.subscribe_batches("prices", platform.prices.on_prices)
+    hub.subscribe_batches("candles", recorder.on_prices)
+    hub.subscribe_batches("venue", quote_batch_observer(venue.on_quote, platform.instruments))
+    hub.subscribe_batches("sse", _price_publisher(web))
     audit = AuditWriter(store, settings.data_dir)
     embedded = Embedded(
         platform, bus, engine, venue, hub, recorder, candles, web, create_app(web), audit

@@ -24,7 +24,7 @@ from agora.marketdata.candles import CandleAggregator
 from agora.marketdata.feeds import Pacer, SyntheticFeed
 from agora.marketdata.hub import MarketDataHub
 from agora.marketdata.normalize import FeedKind
-from agora.marketdata.quotes import quote_observer
+from agora.marketdata.quotes import quote_batch_observer, quote_observer
 from agora.marketdata.recorder import CandleRecorder
 from agora.marketdata.records import Candle, Interval, PriceUpdate
 from agora.marketdata.replay import CsvSource, ParquetSource, ReplayFeed, open_source, sample_file
@@ -276,16 +276,24 @@ def expected_minutes(symbol: str) -> list[Candle]:
     ]
 
 
-async def test_the_hub_feeds_the_cache_the_candles_and_the_venue(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batches", [False, True], ids=["per-update", "batch-observers"])
+async def test_the_hub_feeds_the_cache_the_candles_and_the_venue(
+    tmp_path: Path, batches: bool
+) -> None:
     clock = ManualClock(T0 + timedelta(days=2))
     hub = MarketDataHub()
     cache = LastPriceCache()
     store = await SqliteCandleStore.open(tmp_path / "agora.db")
     recorder = CandleRecorder(store, CandleAggregator())
     quotes: list[Quote] = []
-    hub.subscribe("cache", cache.on_price)
-    hub.subscribe("candles", recorder.on_price)
-    hub.subscribe("venue", quote_observer(quotes.append, INSTRUMENTS))
+    if batches:
+        hub.subscribe_batches("cache", cache.on_prices)
+        hub.subscribe_batches("candles", recorder.on_prices)
+        hub.subscribe_batches("venue", quote_batch_observer(quotes.append, INSTRUMENTS))
+    else:
+        hub.subscribe("cache", cache.on_price)
+        hub.subscribe("candles", recorder.on_price)
+        hub.subscribe("venue", quote_observer(quotes.append, INSTRUMENTS))
     await hub.start()
     source = CsvSource(sample_file(), FeedKind.QUOTES, INSTRUMENTS)
     await hub.pump(ReplayFeed(source, Pacer(clock, ClockSleep(clock)), speed=0))

@@ -96,3 +96,28 @@ def test_the_old_update_api_and_forget_still_work() -> None:
 def test_a_negative_bound_is_refused() -> None:
     with pytest.raises(ValueError, match="max_age must not be negative"):
         LastPriceCache(max_age=timedelta(seconds=-1))
+
+
+def test_a_batch_is_recorded_as_its_updates_one_by_one() -> None:
+    cache = LastPriceCache()
+    cache.on_prices(
+        [
+            quote(0, 2_000_000, 2_000_100),
+            trade(3, 2_000_300),
+            trade(2, 1_000_000),  # older than the trade before it: changes nothing
+            quote(4, 2_000_200, 2_000_500),  # a pure quote: its mid, and the last trade kept
+            make_update(symbol="MSFT", timestamp=T0, source="t", last=4_000_000, volume=1),
+        ]
+    )
+    assert cache.quote("AAPL") == PriceQuote(price=2_000_350, as_of=T0 + timedelta(seconds=4))
+    latest = cache.latest("AAPL")
+    assert latest is not None
+    assert (latest.bid, latest.ask, latest.last, latest.timestamp) == (
+        2_000_200,
+        2_000_500,
+        2_000_300,
+        T0 + timedelta(seconds=4),
+    )
+    assert cache.quote("MSFT") == PriceQuote(price=4_000_000, as_of=T0)
+    cache.on_prices([])
+    assert cache.quote("MSFT") == PriceQuote(price=4_000_000, as_of=T0)

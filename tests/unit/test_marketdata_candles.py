@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agora.core.errors import ValidationError
 from agora.marketdata.candles import CandleAggregator
@@ -127,6 +131,17 @@ def test_the_watermark_closes_candles_of_quiet_symbols_after_the_grace() -> None
     assert [c.symbol for c in aggregator.open_candles()] == ["MSFT"]
 
 
+def test_a_candle_closes_when_the_watermark_reaches_its_end_plus_the_grace() -> None:
+    applying = CandleAggregator([M1], grace=timedelta(seconds=2))
+    feed(applying, trade(30, 100_0000), trade(62, 50_0000, symbol="MSFT"))
+    applying.apply(trade(59, 100_5000))  # the watermark is exactly 14:31:02: too late
+    assert applying.dropped_late == {M1: 1}
+    assert applying.pending("AAPL", M1) == [candle(M1, T0, *(100_0000,) * 4, 100)]
+    draining = feed(CandleAggregator([M1]), trade(30, 100_0000), trade(62, 1, symbol="MSFT"))
+    assert candle(M1, T0, *(100_0000,) * 4, 100) in draining.drain()
+    assert [c.symbol for c in draining.open_candles()] == ["MSFT"]
+
+
 def test_updates_without_a_last_price_change_no_candle() -> None:
     aggregator = CandleAggregator()
     aggregator.apply(make_update(symbol="AAPL", timestamp=T0, source="q", bid=1, ask=2))
@@ -170,3 +185,118 @@ def test_resume_keeps_a_newer_open_candle_and_skips_other_intervals() -> None:
         ]
     )
     assert [c.start for c in aggregator.open_candles()] == [T0 + timedelta(minutes=1)]
+
+
+def test_apply_many_is_apply_one_update_at_a_time() -> None:
+    updates = [
+        trade(s, 100_0000 + 1_000 * (s % 7), s % 5, symbol=("AAPL", "MSFT")[s % 2])
+        for s in range(0, 900, 7)
+    ]
+    one_by_one = feed(CandleAggregator(), *updates)
+    batched = CandleAggregator()
+    batched.apply_many(updates)
+    assert batched.drain() == one_by_one.drain()
+    assert batched.watermark == one_by_one.watermark == updates[-1].timestamp
+
+
+class ModelAggregator:
+    """The rules of the module docstring, written plainly: one dict entry per open candle."""
+
+    def __init__(self, intervals: list[Interval], grace: timedelta) -> None:
+        self.intervals, self.grace = intervals, grace
+        self.watermark: datetime | None = None
+        self.dropped_late: Counter[Interval] = Counter()
+        self.open: dict[tuple[str, Interval], list[Any]] = {}  # start, o, h, l, c, v, first, last
+        self.closed_through: dict[tuple[str, Interval], datetime] = {}
+        self.out: dict[tuple[str, Interval, datetime], Candle] = {}  # changed since the drain
+
+    def apply(self, update: PriceUpdate) -> None:
+        if update.last is None:
+            return
+        at, price, volume = update.timestamp, update.last, update.volume
+        self.watermark = at if self.watermark is None else max(self.watermark, at)
+        for interval in self.intervals:
+            key = (update.symbol, interval)
+            start = interval_start(at, interval)
+            candle = self.open.get(key)
+            if candle and candle[0] + interval.length + self.grace <= self.watermark:
+                self.close(key)
+                candle = None
+            through = self.closed_through.get(key)
+            if (candle and start < candle[0]) or (through is not None and start <= through):
+                self.dropped_late[interval] += 1
+                continue
+            if candle and start == candle[0]:
+                candle[2], candle[3], candle[5] = (
+                    max(candle[2], price),
+                    min(candle[3], price),
+                    candle[5] + volume,
+                )
+                if at < candle[6]:
+                    candle[1], candle[6] = price, at
+                if at >= candle[7]:
+                    candle[4], candle[7] = price, at
+            else:
+                if candle:
+                    self.close(key)
+                candle = self.open[key] = [start, price, price, price, price, volume, at, at]
+            self.out[(*key, start)] = self.candle(key, candle)
+
+    def candle(self, key: tuple[str, Interval], fields: list[Any]) -> Candle:
+        start, open_, high, low, close, volume = fields[:6]
+        return candle(key[1], start, open_, high, low, close, volume, symbol=key[0])
+
+    def close(self, key: tuple[str, Interval]) -> None:
+        fields = self.open.pop(key)
+        self.closed_through[key] = fields[0]
+        self.out[(*key, fields[0])] = self.candle(key, fields)
+
+    def drain(self) -> list[Candle]:
+        for key, fields in list(self.open.items()):
+            if self.watermark and fields[0] + key[1].length + self.grace <= self.watermark:
+                self.close(key)
+        result = sorted(self.out.values(), key=lambda c: (c.symbol, c.interval.seconds, c.start))
+        self.out.clear()
+        return result
+
+    def open_candles(self) -> list[Candle]:
+        return [self.candle(key, fields) for key, fields in self.open.items()]
+
+
+_points = st.lists(
+    st.tuples(
+        st.sampled_from(["AAPL", "MSFT"]),
+        st.integers(0, 1_200).map(lambda n: n * 500),  # ms after 13:58, past the hour, often
+        # exactly on a candle's end plus the grace
+        st.integers(1, 9),
+        st.integers(0, 5),
+        st.booleans(),  # drain after this point
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _points,
+    st.sampled_from([[M1], [M1, M5, H1], [H1, M5]]),
+    st.sampled_from([0, 1, 2, 30]),
+)
+def test_the_aggregator_matches_a_plain_model_of_its_rules(
+    points: list[tuple[str, int, int, int, bool]], intervals: list[Interval], grace_s: int
+) -> None:
+    start = datetime(2025, 12, 1, 13, 58, tzinfo=UTC)
+    fast = CandleAggregator(intervals, grace=timedelta(seconds=grace_s))
+    model = ModelAggregator(intervals, timedelta(seconds=grace_s))
+    for symbol, ms, price, volume, drain in points:
+        at = start + timedelta(milliseconds=ms)
+        update = make_update(symbol=symbol, timestamp=at, source="t", last=price, volume=volume)
+        fast.apply(update)
+        model.apply(update)
+        if drain:
+            assert fast.drain() == model.drain()
+    assert fast.dropped_late == model.dropped_late
+    assert fast.watermark == model.watermark
+    by_key = lambda c: (c.symbol, c.interval.seconds, c.start)  # noqa: E731
+    assert sorted(fast.open_candles(), key=by_key) == sorted(model.open_candles(), key=by_key)
+    assert fast.drain() == model.drain()

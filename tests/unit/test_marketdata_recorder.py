@@ -138,3 +138,15 @@ async def test_the_periodic_flush_writes_and_stop_writes_the_rest() -> None:
     candles.on_price(trade(1, 101_0000))
     await candles.stop()
     assert await store.query("AAPL", M1) == [minute(0, 100_0000, 101_0000, 100_0000, 101_0000, 200)]
+
+
+async def test_a_batch_of_updates_makes_the_same_candles_as_one_by_one() -> None:
+    updates = [trade(20 * n, 100_0000 + 1_000 * n, 10 + n) for n in range(7)]
+    one_by_one, batched = CountingStore(), CountingStore()
+    single = recorder(one_by_one)
+    for update in updates:
+        single.on_price(update)
+    many = recorder(batched)
+    many.on_prices(updates)
+    assert await many.flush() == await single.flush() == 3
+    assert batched.batches == one_by_one.batches

@@ -7,6 +7,7 @@ own bound (``max_age``) for everything else: the quotes endpoint, the dashboard,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -36,11 +37,25 @@ class LastPriceCache:
 
     def on_price(self, update: PriceUpdate) -> None:
         """Record a feed update (a hub observer): its last price, or its mid for a pure quote."""
-        if update.last is not None:
-            self.update(update.symbol, update.last, update.timestamp)
-        elif update.bid is not None and update.ask is not None:
-            self.update(update.symbol, (update.bid + update.ask) // 2, update.timestamp)
-        self._merge(update)
+        self.on_prices((update,))
+
+    def on_prices(self, updates: Iterable[PriceUpdate]) -> None:
+        """Record feed updates in order (a hub batch observer), as ``on_price`` does each."""
+        quotes, latest = self._quotes, self._latest
+        for update in updates:
+            symbol, at, price = update.symbol, update.timestamp, update.last
+            if price is None and update.bid is not None and update.ask is not None:
+                price = (update.bid + update.ask) // 2
+            if price is not None:
+                current = quotes.get(symbol)
+                if current is None or current.as_of <= at:
+                    quotes[symbol] = PriceQuote(price=price, as_of=at)
+            newest = latest.get(symbol)
+            if newest is None:
+                latest[symbol] = update
+            elif newest.timestamp <= at:
+                complete = update.bid is not None and update.last is not None
+                latest[symbol] = update if complete else _merged(update, newest)
 
     def quote(self, symbol: str) -> PriceQuote | None:
         """Return the last price of ``symbol``, or None."""
@@ -67,22 +82,18 @@ class LastPriceCache:
         self._quotes.pop(symbol, None)
         self._latest.pop(symbol, None)
 
-    def _merge(self, update: PriceUpdate) -> None:
-        current = self._latest.get(update.symbol)
-        if current is None:
-            self._latest[update.symbol] = update
-            return
-        if update.timestamp < current.timestamp:
-            return
-        merged = update
-        if update.bid is None:
-            merged = msgspec.structs.replace(
-                merged,
-                bid=current.bid,
-                ask=current.ask,
-                bid_size=current.bid_size,
-                ask_size=current.ask_size,
-            )
-        if update.last is None:
-            merged = msgspec.structs.replace(merged, last=current.last)
-        self._latest[update.symbol] = merged
+
+def _merged(update: PriceUpdate, current: PriceUpdate) -> PriceUpdate:
+    """Return ``update`` with ``current``'s quote or last price where it has none."""
+    merged = update
+    if update.bid is None:
+        merged = msgspec.structs.replace(
+            merged,
+            bid=current.bid,
+            ask=current.ask,
+            bid_size=current.bid_size,
+            ask_size=current.ask_size,
+        )
+    if update.last is None:
+        merged = msgspec.structs.replace(merged, last=current.last)
+    return merged

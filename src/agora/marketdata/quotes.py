@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from agora.core.instruments import InstrumentRegistry
 from agora.execution.venues.reports import Quote
@@ -60,3 +60,18 @@ def quote_observer(
             on_quote(quote)
 
     return observe
+
+
+def quote_batch_observer(
+    on_quote: Callable[[Quote], None], instruments: InstrumentRegistry
+) -> Callable[[Sequence[PriceUpdate]], None]:
+    """Return a hub batch observer that hands each update to ``on_quote`` as a Quote, in order."""
+    ticks = {instrument.symbol: instrument.tick_size for instrument in instruments.all()}
+
+    def observe_all(updates: Sequence[PriceUpdate]) -> None:
+        for update in updates:
+            quote = to_quote(update, tick_size=ticks.get(update.symbol, 100))
+            if quote is not None:
+                on_quote(quote)
+
+    return observe_all

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from agora.core.errors import StorageError
@@ -44,6 +45,10 @@ class CandleRecorder:
     def on_price(self, update: PriceUpdate) -> None:
         """Add one update to the candles (a hub observer)."""
         self.aggregator.apply(update)
+
+    def on_prices(self, updates: Sequence[PriceUpdate]) -> None:
+        """Add updates, in order, to the candles (a hub batch observer)."""
+        self.aggregator.apply_many(updates)
 
     async def resume(self, now: datetime) -> None:
         """Reopen the stored candles of the intervals open at ``now``, so a restart extends them."""

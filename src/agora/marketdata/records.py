@@ -15,6 +15,14 @@ import msgspec
 from agora.core.errors import ValidationError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
+
+# rfc3339's memos: the text of the last whole second formatted, with its [start, end), and the
+# six digits of fractions seen (a feed stamping whole milliseconds has 1,000 of them)
+_last_second = (EPOCH, EPOCH, "")
+_MAX_FRACTIONS = 10_000
+_fractions: dict[int, str] = {}
 
 
 class PriceUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -51,10 +59,11 @@ class Interval(StrEnum):
     @property
     def length(self) -> timedelta:
         """Return the interval's length."""
-        return timedelta(seconds=_SECONDS[self])
+        return _LENGTHS[self]
 
 
 _SECONDS = {Interval.ONE_MINUTE: 60, Interval.FIVE_MINUTES: 300, Interval.ONE_HOUR: 3_600}
+_LENGTHS = {interval: timedelta(seconds=seconds) for interval, seconds in _SECONDS.items()}
 
 ALL_INTERVALS = (Interval.ONE_MINUTE, Interval.FIVE_MINUTES, Interval.ONE_HOUR)
 
@@ -90,9 +99,8 @@ def parse_interval(text: str) -> Interval:
 
 def interval_start(moment: datetime, interval: Interval) -> datetime:
     """Return the start of the UTC-aligned ``interval`` that contains ``moment``."""
-    elapsed = moment - EPOCH
-    whole = elapsed // interval.length
-    return EPOCH + whole * interval.length
+    micros = (moment - EPOCH) // _MICROSECOND
+    return EPOCH + timedelta(microseconds=micros - micros % (_SECONDS[interval] * 1_000_000))
 
 
 def unix_seconds(moment: datetime) -> int:
@@ -107,4 +115,22 @@ def from_unix_seconds(seconds: int) -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """Format an aware datetime as RFC 3339 in UTC with a Z."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    global _last_second  # a one-entry memo, replaced as one tuple (atomic for threads)
+    if moment.tzinfo is not UTC:
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # isoformat costs more than the rest of a price payload; a feed's timestamps come in order,
+    # so the text of the last whole second is kept and only the fraction is added
+    start, end, whole = _last_second
+    if not start <= moment < end:
+        start = moment.replace(microsecond=0)
+        whole = start.isoformat().removesuffix("+00:00")
+        _last_second = (start, start + _SECOND, whole)
+    micros = moment.microsecond
+    if not micros:  # as isoformat: no fraction at all, else six digits
+        return whole + "Z"
+    fraction = _fractions.get(micros)
+    if fraction is None:
+        fraction = str(1_000_000 + micros)[1:]
+        if len(_fractions) < _MAX_FRACTIONS:
+            _fractions[micros] = fraction
+    return f"{whole}.{fraction}Z"
