@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from agora.core.clock import ManualClock
 from agora.orders.commands import ApplyReport
 from agora.orders.model import Report, ReportKind
 from tests.web.conftest import Api, make_api
@@ -300,3 +302,15 @@ async def test_metrics_and_request_ids(api: Api) -> None:
     assert "agora_sse_order_connections 0.0" in text
     assert 'agora_lane_queue_depth{lane="0"} 0.0' in text
     assert 'agora_consumer_lag_events{subscriber="positions"}' in text
+
+
+async def test_a_stale_price_denies_orders_until_prices_resume(api: Api) -> None:
+    clock = api.platform.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(hours=2))  # past the 1 h bound these tests configure
+    denied = await place(api, LIMIT_BUY)
+    assert denied.status_code == 422
+    assert denied.json()["rule"] == "price_freshness"
+    api.context.prices.update("AAPL", 2_000_000, clock.now())  # the feed resumes
+    accepted = await place(api, LIMIT_BUY)
+    assert accepted.status_code == 202
