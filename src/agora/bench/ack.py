@@ -211,7 +211,8 @@ async def run_ack(config: AckConfig, on_sent: Callable[[], None]) -> dict[str, A
                     measured = await open_loop(send, rate, config.duration_seconds, on_sent)
                     results.append(measured.summary())
                     await asyncio.sleep(1.0)  # let the venue's cancels drain between rates
-                verdict = await check(session, server, tokens)
+            async with aiohttp.ClientSession() as fresh:  # pooled connections may be reset
+                verdict = await check(fresh, server, tokens)
     return {
         "scenario": "ack",
         "config": {

@@ -53,7 +53,8 @@ async def run_isolation(config: IsolationConfig) -> dict[str, Any]:
                     open_loop(send, config.rate, config.duration_seconds, _nothing),
                     open_loop(noisy, abuse_rate, config.duration_seconds, _nothing),
                 )
-                verdict = await check(session, server, tokens)
+            async with aiohttp.ClientSession() as fresh:  # pooled connections may be reset
+                verdict = await check(fresh, server, tokens)
     quiet, loud = alone.summary(), beside.summary()
     verdict["good_traders_limited"] = beside.statuses.get(429, 0) + alone.statuses.get(429, 0)
     verdict["abuser_limited"] = abused.statuses.get(429, 0)
