@@ -57,7 +57,14 @@ from datetime import datetime, timedelta
 import msgspec
 from redis.asyncio import Redis
 
-from agora.bus.redis_link import REDIS_DOWN, Backoff, Subscription, as_bytes, glob_escape
+from agora.bus.redis_link import (
+    REDIS_DOWN,
+    Backoff,
+    Subscription,
+    as_bytes,
+    cancel_and_wait,
+    glob_escape,
+)
 from agora.marketdata.cache import DEFAULT_MAX_AGE, LastPriceCache
 from agora.marketdata.records import EPOCH, PriceUpdate
 from agora.risk import PriceQuote
@@ -191,6 +198,7 @@ class RedisPriceWriter:
         self._drained = asyncio.Event()
         self._drained.set()
         self._failing = False
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def on_price(self, update: PriceUpdate) -> None:
@@ -216,15 +224,16 @@ class RedisPriceWriter:
     async def start(self) -> None:
         """Start the task that writes to Redis."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="redis-price-writer")
 
     async def stop(self, *, flush_seconds: float = 1.0) -> None:
         """Write what is pending (for at most ``flush_seconds``), then stop."""
         await self.flush(flush_seconds)
+        self._stopping = True  # ends the loop even if a driver call swallows the cancellation
+        self._wakeup.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def flush(self, timeout_seconds: float) -> bool:
@@ -236,10 +245,10 @@ class RedisPriceWriter:
 
     async def _run(self) -> None:
         backoff = Backoff(cap_seconds=self._reconnect_max)
-        while True:
+        while not self._stopping:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending.dirty or self._pending.updates:
+            while (self._pending.dirty or self._pending.updates) and not self._stopping:
                 try:
                     await self._write_batch()
                 except REDIS_DOWN as exc:
@@ -250,7 +259,8 @@ class RedisPriceWriter:
                     log.warning("redis price writer: Redis answers again; prices rewritten")
                     self._failing = False
                 backoff.reset()
-            self._drained.set()
+            if not (self._pending.dirty or self._pending.updates):
+                self._drained.set()
 
     async def _write_batch(self) -> None:
         pending = self._pending
@@ -281,7 +291,7 @@ class RedisPriceWriter:
             self.stats.dropped += len(updates)  # old news by then: the states replace them
             raise
         pending.resend.difference_update(states)
-        if False:  # emptied between two writes
+        if fresh and self.stats.batches and not self._failing:  # emptied between two writes
             log.warning("redis price writer: Redis lost its data; rewriting every price")
             self._rewrite_all()
         self.stats.batches += 1
