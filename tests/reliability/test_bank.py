@@ -32,7 +32,7 @@ from agora.core.money import CASH_SCALE, parse_units
 from agora.marketdata.cache import LastPriceCache
 from agora.storage.memory import MemoryStore
 from tests.chaos.checks import cancel_everything, expected_cash, fills_of
-from tests.chaos.harness import STRICT, ChaosServer, chaos_seed, seed_on_failure
+from tests.chaos.harness import ChaosServer, chaos_seed, seed_on_failure
 from tests.chaos.workload import LIMITS, SYMBOLS, Transfer, down_to_tick
 from tests.live.conftest import Trader, call, client_session
 from tests.mothers import LOOSE_LIMITS
@@ -222,9 +222,7 @@ async def test_concurrent_transfers_and_orders_keep_the_bank_whole(tmp_path: Pat
         assert server.stop() == 0, server.logs()
     finally:
         server.kill()
-    if torn and not STRICT:  # everything else held: report the known bug rather than fail
-        pytest.xfail(f"B3: GET /account mixes two moments ({len(torn)} answers): {torn[0].text}")
-    assert not torn, torn[:5]
+    assert not torn, torn[:5]  # B3 (fixed): one answer shows one moment
 
 
 async def _live_bank(server: ChaosServer, seed: int) -> list[Violation]:

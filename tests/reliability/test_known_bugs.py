@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 import agora.web.routes.account as account_routes
@@ -143,9 +142,6 @@ async def test_b2_a_replace_lost_in_a_crash_is_settled_after_the_restart(tmp_pat
         await close(second)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="B3: GET /account reads cash before an await, the rest after"
-)
 async def test_b3_the_account_is_one_moment(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     real = account_routes.account_positions
 
@@ -206,7 +202,6 @@ async def test_b4_a_read_error_while_prefetching_does_not_kill_the_lane() -> Non
             await asyncio.wait_for(second.close(), 5)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="B5: timestamps at the ends of time")
 @pytest.mark.parametrize(
     ("kind", "row"),
     [
@@ -236,7 +231,6 @@ def test_b5_timestamps_at_the_ends_of_time_are_refused(kind: FeedKind, row: dict
         )
 
 
-@pytest.mark.xfail(strict=True, raises=msgspec.DecodeError, reason="B6: DecodeError escapes")
 @pytest.mark.parametrize("line", [b"0 x", b"[1] ]", b'"a" "b"'])
 def test_b6_a_non_object_line_with_trailing_text_names_its_line(line: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:

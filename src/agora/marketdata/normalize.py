@@ -105,11 +105,14 @@ def normalize_row(
     where = f"row {row_number}: "
     cells = _Cells(row, where)
     instrument = cells.instrument(instruments)
-    if kind is FeedKind.TRADES:
-        return (_trade(cells, instrument, source),)
-    if kind is FeedKind.QUOTES:
-        return (_quote(cells, instrument, source),)
-    return _bar(cells, instrument, source, timedelta(seconds=bar_seconds))
+    try:
+        if kind is FeedKind.TRADES:
+            return (_trade(cells, instrument, source),)
+        if kind is FeedKind.QUOTES:
+            return (_quote(cells, instrument, source),)
+        return _bar(cells, instrument, source, timedelta(seconds=bar_seconds))
+    except OverflowError:  # a time at the ends of the calendar, shifted into UTC or by a bar
+        raise ValidationError(f"{where}timestamp is out of range", code=CODE) from None
 
 
 def _trade(cells: _Cells, instrument: Instrument, source: str) -> PriceUpdate:

@@ -158,7 +158,10 @@ def _decode_record(path: Path, number: int, line: bytes) -> SessionRecord:
 
 
 def _kind_of(line: bytes) -> str | None:
-    value: Any = _ANY.decode(line)
+    try:
+        value: Any = _ANY.decode(line)
+    except msgspec.DecodeError:  # not JSON at all: no kind to name
+        return None
     kind = value.get("kind") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None
 

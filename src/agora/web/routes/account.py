@@ -38,24 +38,25 @@ router = APIRouter(prefix="/api/v1", tags=["account"], dependencies=[BEARER])
 
 
 async def account_summary(context: WebContext, account_id: str) -> dict[str, JsonValue]:
-    """The account as ``GET /api/v1/account`` shows it, from its lane's books."""
+    """The account as ``GET /api/v1/account`` shows it, from its lane's books at one moment."""
+    positions = await account_positions(context.store, account_id)  # the only await: first
     book = context.orders.lane_for(account_id).book
     state = book.account(account_id)
     ledger = book.ledger
     cash = ledger.posted(state.cash_account)
+    held = ledger.pending(state.cash_account)
     market_value = 0
     for symbol in sorted(state.holdings):
         qty = ledger.posted(state.shares_account(symbol))
         quote = context.prices.quote(symbol)
         if qty and quote is not None:
             market_value += cash_value(qty, context.instruments.get(symbol).qty_scale, quote.price)
-    positions = await account_positions(context.store, account_id)
     return {
         "account_id": account_id,
         "currency": state.record.currency,
         "cash": format_units(cash, CASH_SCALE),
-        "cash_held": format_units(ledger.pending(state.cash_account), CASH_SCALE),
-        "buying_power": format_units(ledger.available(state.cash_account), CASH_SCALE),
+        "cash_held": format_units(held, CASH_SCALE),
+        "buying_power": format_units(cash - held, CASH_SCALE),
         "long_market_value": format_units(market_value, CASH_SCALE),
         "equity": format_units(cash + market_value, CASH_SCALE),
         "realized_pl": format_units(sum(p.realized_cents for p in positions), CASH_SCALE),
