@@ -156,7 +156,7 @@ async def test_an_update_older_than_the_snapshot_is_not_shown_after_it(tier: Tie
     assert await writer.flush(5.0)
     stream, fanout = await tier.worker()  # resyncs: the snapshot's time is the floor
     connection, _ = stream.attach(["AAPL"])
-    late = encode(PriceMessage(trade("AAPL", 1_999_900, T0)))  # in flight across the resync
+    late = encode([PriceMessage(trade("AAPL", 1_999_900, T0))])  # in flight across the resync
     await tier.clients[0].publish(PriceKeys(tier.prefix).channel("AAPL"), late)
     writer.on_price(trade("AAPL", 2_000_200, T0 + timedelta(seconds=2)))
     assert await writer.flush(5.0)

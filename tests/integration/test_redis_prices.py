@@ -284,3 +284,22 @@ async def test_a_restart_between_two_writes_is_noticed_and_repaired(
     assert writer.stats.failures == 0
     mirror = await spare_parts.mirror()
     await eventually(lambda: mirror.quote("MSFT") == PriceQuote(price=4_100_000, as_of=T0))
+
+
+async def test_a_mirror_meeting_a_frozen_redis_keeps_trying_and_links_when_it_thaws(
+    spare: SpareRedis, spare_parts: Parts
+) -> None:
+    writer = await spare_parts.writer()
+    writer.on_price(trade("AAPL", 2_000_000, T0))
+    assert await writer.flush(5.0)
+    spare.pause()  # the kernel still accepts connections: the handshake never gets an answer
+    try:
+        spare_parts.clients.append(client := connect(spare_parts.url))
+        mirror = RedisPriceMirror(client, prefix=spare_parts.prefix, **FAST)
+        spare_parts.mirrors.append(mirror)
+        assert not await mirror.start(wait_seconds=1.5)
+        assert mirror.quote("AAPL") is None
+        assert mirror.link.reconnects >= 1  # not stuck in the first attempt
+    finally:
+        spare.resume()
+    await eventually(lambda: mirror.quote("AAPL") == PriceQuote(price=2_000_000, as_of=T0))

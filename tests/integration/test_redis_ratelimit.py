@@ -78,8 +78,12 @@ async def test_the_window_allows_the_limit_then_refuses(workers: list[Redis], pr
 
 
 async def test_two_workers_share_each_users_budget(workers: list[Redis], prefix: str) -> None:
-    # 50 concurrent checks open up to 50 connections at once: time enough even on a busy machine
-    first, second = (worker(workers, SHARED_URL, prefix, 10, timeout_seconds=5.0) for _ in "ab")
+    # 50 concurrent checks open up to 50 connections at once: generous timeouts, and a minute's
+    # window, as on a busy machine the burst may take longer than a second to count
+    first, second = (
+        worker(workers, SHARED_URL, prefix, 10, timeout_seconds=5.0, window_seconds=60.0)
+        for _ in "ab"
+    )
     assert await first.prepare()
     results = await asyncio.gather(
         *(limiter.check("shared") for _ in range(25) for limiter in (first, second))
@@ -91,17 +95,17 @@ async def test_two_workers_share_each_users_budget(workers: list[Redis], prefix:
 
 
 async def test_the_window_slides(workers: list[Redis], prefix: str) -> None:
-    limiter = worker(workers, SHARED_URL, prefix, 2, window_seconds=0.3)
+    limiter = worker(workers, SHARED_URL, prefix, 2, window_seconds=1.0)
     assert [(await limiter.check("u")).allowed for _ in range(3)] == [True, True, False]
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.05)
     assert (await limiter.check("u")).allowed
 
 
 async def test_idle_users_cost_nothing(workers: list[Redis], prefix: str, redis: Redis) -> None:
-    limiter = worker(workers, SHARED_URL, prefix, 5)
-    await limiter.check("idle")
+    limiter = worker(workers, SHARED_URL, prefix, 5, window_seconds=30.0)
+    assert code(await limiter.check("idle")) == "ok"
     ttl_ms = await redis.pttl(limiter.key("idle"))
-    assert 0 < ttl_ms <= 2_000
+    assert 0 < ttl_ms <= 31_000  # the window and a second: then the key is gone
 
 
 async def test_redis_down_fails_closed_for_orders_and_locally_for_reads(

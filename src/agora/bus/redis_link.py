@@ -221,37 +221,46 @@ class Subscription:
 
     async def _session(self, pubsub: Any) -> None:
         self._lost()
+        loop = asyncio.get_running_loop()
         subscriptions = len(self._channels) + len(self._patterns)
         self._heard_at = pinged_at = self._monotonic()  # the subscription must answer in time
-        if self._channels:
-            await pubsub.subscribe(*self._channels)
-        if self._patterns:
-            await pubsub.psubscribe(*self._patterns)
-        handled = 0
-        while not self._stopping:
-            message = await pubsub.get_message(timeout=self._ping_interval)
-            now = self._monotonic()
-            if message is not None:
-                self._heard_at = now
-                kind = message["type"]
-                if kind in ("message", "pmessage"):
-                    self._deliver(message["channel"], message["data"])
-                    handled += 1
-                    if handled % YIELD_EVERY_MESSAGES == 0:
-                        await asyncio.sleep(0)
-                elif kind in ("subscribe", "psubscribe"):
-                    # the driver may resubscribe on its own after a reconnect: resync each time
-                    # the whole set is in place, and count as not live until then
-                    if message["data"] == subscriptions:
-                        await self._resync()
-                    else:
-                        self._lost()
-                continue
-            if now - self._heard_at > self._link_timeout:
-                raise LinkSilentError(f"no answer for {now - self._heard_at:.2f} s")
-            if now - pinged_at >= self._ping_interval:
-                await pubsub.ping()
-                pinged_at = now
+        # every call is bounded: a (re)connect's handshake has no timeout of its own, and a
+        # partitioned server (no reset) would hold it for as long as TCP retries. One deadline,
+        # moved ahead only when half spent, keeps the bound without a timer per message.
+        bound = self._link_timeout + self._ping_interval
+        async with asyncio.timeout(bound) as deadline:
+            if self._channels:
+                await pubsub.subscribe(*self._channels)
+            if self._patterns:
+                await pubsub.psubscribe(*self._patterns)
+            handled = 0
+            while not self._stopping:
+                if (deadline.when() or 0.0) - loop.time() < bound / 2:
+                    deadline.reschedule(loop.time() + bound)
+                message = await pubsub.get_message(timeout=self._ping_interval)
+                now = self._monotonic()
+                if message is not None:
+                    self._heard_at = now
+                    kind = message["type"]
+                    if kind in ("message", "pmessage"):
+                        self._deliver(message["channel"], message["data"])
+                        handled += 1
+                        if handled % YIELD_EVERY_MESSAGES == 0:
+                            await asyncio.sleep(0)
+                    elif kind in ("subscribe", "psubscribe"):
+                        # the driver may resubscribe on its own after a reconnect: resync each
+                        # time the whole set is in place, and count as not live until then
+                        if message["data"] == subscriptions:
+                            deadline.reschedule(loop.time() + bound)
+                            await self._resync()
+                        else:
+                            self._lost()
+                    continue
+                if now - self._heard_at > self._link_timeout:
+                    raise LinkSilentError(f"no answer for {now - self._heard_at:.2f} s")
+                if now - pinged_at >= self._ping_interval:
+                    await pubsub.ping()
+                    pinged_at = now
 
     async def _resync(self) -> None:
         self._lost()

@@ -11,9 +11,11 @@ In Redis (``P`` is the key prefix, ``agora:`` by default):
                          the merged newest bid/ask/last for the quotes endpoint;
 - ``P prices:at``  hash  symbol → ``as_of`` in µs since the epoch: the Lua write keeps the newer of
                          two writes, so a late or duplicate writer never moves a price back;
-- ``P price:SYM``  channel of msgpack ``PriceMessage``: every feed update as it came, or a symbol's
-                         stored state (the merged newest update, and the quote with its time) when
-                         its own updates could not be published.
+- ``P price:SYM``  channel of msgpack lists of ``PriceMessage``, in order: every feed update as it
+                         came, or the symbol's stored state (the merged newest update, and the
+                         quote with its time) when its own updates could not be published. A list
+                         holds one update at a trickle and more under load: one message per symbol
+                         per write, since parsing a pub/sub message costs a Python reader ~30 µs.
                          The mirrors and the SSE fan-out (``agora.web.redis_fanout``) read it.
 
 The writer never blocks the hub: it merges updates into its own cache, marks the symbol dirty
@@ -154,7 +156,7 @@ class PriceKeys:
 
 
 encode = msgspec.msgpack.Encoder().encode
-decode_message = msgspec.msgpack.Decoder(PriceMessage).decode
+decode_messages = msgspec.msgpack.Decoder(list[PriceMessage]).decode
 decode_stored = msgspec.msgpack.Decoder(StoredPrice).decode
 
 
@@ -268,9 +270,9 @@ class RedisPriceWriter:
         updates = [pending.updates.popleft() for _ in range(min(BATCH_MAX, len(pending.updates)))]
         states: list[str] = []
         entries: list[str | bytes] = []
-        messages: list[str | bytes] = []
+        by_symbol: dict[str, list[PriceMessage]] = {}
         for update in updates:
-            messages += [update.symbol, encode(PriceMessage(update))]
+            by_symbol.setdefault(update.symbol, []).append(PriceMessage(update))
         for symbol in symbols:
             quote, latest = self._cache.quote(symbol), self._cache.latest(symbol)
             if quote is None or latest is None:  # an update without any price: nothing to store
@@ -279,7 +281,11 @@ class RedisPriceWriter:
             entries += [symbol, str(_micros(quote.as_of)), encode(record)]
             if symbol in pending.resend:
                 states.append(symbol)
-                messages += [symbol, encode(PriceMessage(latest, quote.price, quote.as_of))]
+                state = PriceMessage(latest, quote.price, quote.as_of)
+                by_symbol.setdefault(symbol, []).append(state)
+        messages: list[str | bytes] = []
+        for symbol, listed in by_symbol.items():
+            messages += [symbol, encode(listed)]
         args = [self.keys.channel_prefix, str(len(entries) // 3), *entries, *messages]
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
@@ -364,10 +370,10 @@ class RedisPriceMirror(LastPriceCache):
         return not self.link.live or super().is_stale(symbol, now)
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
-        message = decode_message(data)
-        self.on_price(message.update)
-        if message.price is not None and message.as_of is not None:  # a state: the exact quote
-            self.update(message.update.symbol, message.price, message.as_of)
+        for message in decode_messages(data):
+            self.on_price(message.update)
+            if message.price is not None and message.as_of is not None:  # a state: its quote
+                self.update(message.update.symbol, message.price, message.as_of)
 
     async def _resync(self) -> None:
         stored = await self._client.hgetall(self.keys.prices)

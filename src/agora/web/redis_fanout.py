@@ -48,7 +48,7 @@ from agora.bus.redis_link import (
 )
 from agora.core.events import JsonValue
 from agora.marketdata.records import PriceUpdate
-from agora.marketdata.redis_cache import DEFAULT_PREFIX, PriceKeys, decode_message, decode_stored
+from agora.marketdata.redis_cache import DEFAULT_PREFIX, PriceKeys, decode_messages, decode_stored
 from agora.marketdata.views import price_payload
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,8 @@ class RedisFanout:
         if channel == self._commit_channel:
             self._wake_orders()
             return
-        self._publish(decode_message(data).update)
+        for message in decode_messages(data):
+            self._publish(message.update)
 
     def _publish(self, update: PriceUpdate) -> None:
         floor = self._floor.get(update.symbol)
