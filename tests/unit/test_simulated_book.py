@@ -339,3 +339,84 @@ def test_fill_ids_use_the_venue_name() -> None:
     book = SimulatedBook("paper")
     book.on_quote(quote(999_900, 1_000_000), NOW)
     assert [r.fill_id for r in book.submit(order("b", qty=10), NOW)] == [None, "paper-1"]
+
+
+# -- price levels: rank and time inside one price bound, lazy cancels ------------------------------
+
+
+def test_market_buy_at_a_protection_price_goes_ahead_of_older_limits_at_that_price(
+    book: SimulatedBook,
+) -> None:
+    book.on_quote(quote(980_000, 1_020_000, size=0), NOW)
+    book.submit(order("limit-1", qty=10, limit_price=1_000_000), NOW)
+    book.submit(order("limit-2", qty=10, limit_price=1_000_000), NOW)
+    capped = order("mkt", qty=10, order_type="market", limit_price=None, protection_price=1_000_000)
+    book.submit(capped, NOW)
+    book.submit(order("limit-3", qty=10, limit_price=1_000_000), NOW)
+    assert [f[0] for f in fills(book.on_quote(quote(990_000, 1_000_000, size=40), NOW))] == [
+        "mkt",
+        "limit-1",
+        "limit-2",
+        "limit-3",
+    ]
+
+
+def test_triggered_stop_limit_keeps_its_arrival_place_among_limits_at_its_price(
+    book: SimulatedBook,
+) -> None:
+    book.on_quote(quote(1_000_000, 1_000_100, size=0, last=1_000_000), NOW)
+    stop = order("stop", side="sell", qty=10, order_type="stop_limit", stop_price=990_000)
+    book.submit(stop, NOW)  # sells at 100.00 once the last trades at 99.00 or lower
+    book.submit(order("limit-1", side="sell", qty=10), NOW)
+    book.submit(order("limit-2", side="sell", qty=10), NOW)
+    assert book.on_quote(quote(980_000, 1_000_100, size=0, last=990_000), NOW) == []
+    reports = book.on_quote(quote(1_000_000, 1_000_100, size=25, last=995_000), NOW)
+    assert fills(reports) == [
+        ("stop", 10, 1_000_000),
+        ("limit-1", 10, 1_000_000),
+        ("limit-2", 5, 1_000_000),
+    ]
+
+
+def test_triggered_stop_goes_ahead_of_limits_at_its_bound_and_behind_older_stops(
+    book: SimulatedBook,
+) -> None:
+    book.on_quote(quote(1_000_000, 1_000_100, size=0, last=1_000_000), NOW)
+    for name in ("stop-1", "stop-2"):
+        stop = order(name, qty=10, order_type="stop", limit_price=None, stop_price=1_010_000)
+        book.submit(stop, NOW)
+    book.submit(order("market", qty=10, order_type="market", limit_price=None), NOW)
+    book.on_quote(quote(1_010_000, 1_010_100, size=0, last=1_010_000), NOW)  # both trigger
+    assert [r.triggered for r in book.resting("AAPL")] == [True, True, True]
+    reports = book.on_quote(quote(1_010_000, 1_010_100, size=25), NOW)
+    assert [f[0] for f in fills(reports)] == ["stop-1", "stop-2", "market"]
+
+
+def test_a_level_emptied_by_fills_starts_again_for_new_orders(book: SimulatedBook) -> None:
+    book.submit(order("first", qty=10), NOW)
+    assert fills(book.on_quote(quote(999_900, 1_000_000, size=10), NOW)) == [
+        ("first", 10, 1_000_000)
+    ]
+    book.on_quote(quote(1_000_100, 1_000_200), NOW)
+    book.submit(order("second", qty=10), NOW)
+    book.submit(order("better", qty=10, limit_price=1_000_100), NOW)
+    assert fills(book.on_quote(quote(999_900, 1_000_000, size=30), NOW)) == [
+        ("better", 10, 1_000_000),
+        ("second", 10, 1_000_000),
+    ]
+
+
+def test_many_cancels_leave_the_survivors_in_priority_order(book: SimulatedBook) -> None:
+    book.on_quote(quote(1_000_100, 1_000_200, size=0), NOW)
+    for i in range(300):
+        book.submit(order(f"b{i}", qty=1, limit_price=1_000_000 - (i % 3) * 100), NOW)
+    for i in range(300):
+        if i % 10:
+            assert kinds(book.cancel(f"b{i}", NOW)) == [("canceled", f"b{i}")]
+    survivors = [f"b{i}" for i in range(0, 300, 10)]
+    assert book.open_order_ids() == survivors
+    reports = book.on_quote(quote(990_000, 990_100, size=1_000), NOW)
+    by_price = sorted(survivors, key=lambda order_id: (int(order_id[1:]) % 3, int(order_id[1:])))
+    assert [f[0] for f in fills(reports)] == by_price
+    assert book.open_order_ids() == []
+    assert book.cancel("b1", NOW)[0].reason == "too_late"

@@ -194,3 +194,78 @@ def test_invariants_hold_over_random_sequences(sequence: list[tuple[str, Any]]) 
     checker = Checker()
     for action, arg in sequence:
         checker.step(action, arg)
+
+
+# -- property: full priority (price, then market before limit, then arrival) ----------------------
+
+
+class PriorityChecker(Checker):
+    """Also check each quote fills in full priority and passes over no better resting order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrival: dict[str, int] = {}  # order id -> its arrival number (in its venue order id)
+
+    def check(self, reports: list[VenueReport]) -> None:
+        super().check(reports)
+        for report in reports:
+            if report.kind == "accepted" and report.venue_order_id is not None:
+                self.arrival[report.order_id] = int(report.venue_order_id.rsplit("-", 1)[1])
+
+    def check_price_priority(self, symbol: str, reports: list[VenueReport]) -> None:
+        super().check_price_priority(symbol, reports)
+        filled = [self.orders[r.order_id] for r in reports if r.kind == "fill"]
+        for side in ("buy", "sell"):
+            keys = [self.priority(o) for o in filled if o.side == side]
+            assert keys == sorted(keys), "fills out of priority order"
+            for resting in self.book.resting(symbol):
+                if keys and resting.order.side == side and resting.triggered:
+                    assert self.priority(resting.order) >= keys[-1], "a better order was passed"
+
+    def priority(self, placed: VenueOrder) -> tuple[int, int, int]:
+        """Return (price rank, 0 for market or 1 for limit, arrival): smaller fills first."""
+        is_limit = 0 if placed.limit_price is None else 1
+        return rank(placed), is_limit, self.arrival[placed.order_id]
+
+
+# Few prices, many stops and quotes with little size, so resting orders often share a price bound
+# with market orders and triggered stops.
+tight_prices = st.integers(99, 101).map(lambda p: p * TICK)
+tight_submit = st.tuples(
+    st.just("submit"),
+    st.fixed_dictionaries(
+        {
+            "symbol": st.just("AAPL"),
+            "side": st.sampled_from(["buy", "sell"]),
+            "order_type": st.sampled_from(["market", "limit", "stop", "stop_limit"]),
+            "time_in_force": st.sampled_from(["day", "gtc"]),
+            "qty": st.integers(1, 20),
+            "limit_price": tight_prices,
+            "stop_price": tight_prices,
+            "protection_price": st.none() | tight_prices,
+        }
+    ),
+)
+tight_quote = st.tuples(
+    st.just("quote"),
+    st.tuples(
+        st.just("AAPL"), tight_prices, st.integers(0, 2), st.sampled_from([0, 0, 15]), tight_prices
+    ),
+)
+tight_steps = st.one_of(
+    tight_submit,
+    tight_submit,
+    tight_submit,
+    tight_quote,
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(steps, max_size=60) | st.lists(tight_steps, min_size=20, max_size=60))
+def test_quotes_fill_in_price_then_rank_then_arrival_order(
+    sequence: list[tuple[str, Any]],
+) -> None:
+    checker = PriorityChecker()
+    for action, arg in sequence:
+        checker.step(action, arg)

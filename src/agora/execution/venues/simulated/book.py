@@ -24,65 +24,24 @@ Behaviour where the venue spec is silent:
 from __future__ import annotations
 
 from datetime import datetime
-from heapq import heappop, heappush
+from heapq import heappop
 
 import msgspec
 
 from agora.core.errors import ConflictError
 from agora.execution.venues.reports import Quote, RestingOrder, VenueOrder, VenueReport
+from agora.execution.venues.simulated.levels import SideLevels, SymbolBook
 from agora.execution.venues.simulated.orders import (
+    IMMEDIATE,
     SESSION_TIMES_IN_FORCE,
     OrderHeap,
     Working,
-    below,
+    bound_of,
     invalid_reason,
     keeps_priority,
-    start_working,
+    stop_below,
+    stop_key,
 )
-
-
-class _Symbol:
-    """Hold one symbol's latest quote, its unconsumed sizes and its resting orders."""
-
-    __slots__ = (
-        "ask",
-        "ask_size",
-        "bid",
-        "bid_size",
-        "buy_below",
-        "buy_stops",
-        "buys",
-        "last",
-        "quote",
-        "sell_below",
-        "sell_stops",
-        "sells",
-    )
-
-    def __init__(self) -> None:
-        self.quote: Quote | None = None
-        self.bid = self.ask = self.bid_size = self.ask_size = 0
-        # A buy (sell) is marketable when its priority is below buy_below (sell_below).
-        self.buy_below = self.sell_below = 0
-        self.last: int | None = None
-        self.buys, self.sells = OrderHeap(), OrderHeap()
-        self.buy_stops, self.sell_stops = OrderHeap(), OrderHeap()
-
-    def store(self, quote: Quote) -> None:
-        """Take ``quote`` as the new top of book; a side without a positive price offers nothing."""
-        self.quote = quote
-        bid, ask = self.bid, self.ask = quote.bid, quote.ask
-        self.last = quote.last
-        self.bid_size = quote.bid_size if bid > 0 and quote.bid_size > 0 else 0
-        self.ask_size = quote.ask_size if ask > 0 and quote.ask_size > 0 else 0
-        self.buy_below, self.sell_below = below(-ask), below(bid)
-
-    def stop_reached(self, working: Working) -> bool:
-        """Tell whether the last price has reached ``working``'s stop."""
-        last = self.last
-        if last is None:
-            return False
-        return working.stop_priority < below(last if working.is_buy else -last)
 
 
 class SimulatedBook:
@@ -90,59 +49,61 @@ class SimulatedBook:
 
     def __init__(self, venue: str = "sim") -> None:
         self.venue = venue
-        self._symbols: dict[str, _Symbol] = {}
+        self._symbols: dict[str, SymbolBook] = {}
         self._live: dict[str, Working] = {}
-        self._closed: set[str] = set()
+        # Every id ever submitted (live or final): one lookup tells a new id from a reused one.
+        self._known: set[str] = set()
         self._fill_count = 0
         self._order_count = 0
+        self._fill_prefix, self._order_prefix = f"{venue}-", f"{venue}-ord-"
 
     # -- commands -------------------------------------------------------------------------------
 
     def submit(self, order: VenueOrder, now: datetime) -> list[VenueReport]:
         """Accept (or reject) ``order`` and fill what the current quote allows."""
-        order_id = order.order_id
-        if order_id in self._live or order_id in self._closed:
+        order_id, known = order.order_id, self._known
+        if order_id in known:
             raise ConflictError(
                 f"order id {order_id!r} was already used", code="duplicate_order_id"
             )
+        known.add(order_id)
         reason = invalid_reason(order)
         if reason is not None:
-            self._closed.add(order_id)
             return [VenueReport(kind="rejected", order_id=order_id, timestamp=now, reason=reason)]
-        reports: list[VenueReport] = []
-        self._admit(order, now, reports)
-        return reports
+        return self._admit(order, now, [])
 
     def on_quote(self, quote: Quote, now: datetime) -> list[VenueReport]:
         """Store ``quote``, trigger stops on its last price and fill what became marketable."""
-        book = self._symbols.get(quote.symbol)
-        if book is None:
-            book = self._symbols[quote.symbol] = _Symbol()
-        book.store(quote)
+        book = self._symbols.get(quote.symbol) or self._new_book(quote.symbol)
+        book.quote, book.last = quote, quote.last
+        bid, ask = book.bid, book.ask = quote.bid, quote.ask
+        # A side without a positive price offers nothing.
+        book.bid_size = quote.bid_size if bid > 0 and quote.bid_size > 0 else 0
+        book.ask_size = quote.ask_size if ask > 0 and quote.ask_size > 0 else 0
         if book.buy_stops.entries:
-            self._trigger(book.buy_stops, book.buys, below(quote.last))
+            self._trigger(book.buy_stops, book.buys, stop_below(quote.last))
         if book.sell_stops.entries:
-            self._trigger(book.sell_stops, book.sells, below(-quote.last))
+            self._trigger(book.sell_stops, book.sells, stop_below(-quote.last))
         reports: list[VenueReport] = []
-        if book.ask_size and book.buys.entries:
-            book.ask_size = self._match(
-                book.buys, book.buy_below, book.ask, book.ask_size, now, reports
-            )
-        if book.bid_size and book.sells.entries:
-            book.bid_size = self._match(
-                book.sells, book.sell_below, book.bid, book.bid_size, now, reports
-            )
+        # Most quotes cross no resting level: look at the best key before calling _match.
+        buys, sells = book.buys.keys, book.sells.keys
+        if book.ask_size and buys and buys[0] <= -ask:
+            book.ask_size = self._match(book.buys, -ask, ask, book.ask_size, now, reports)
+        if book.bid_size and sells and sells[0] <= bid:
+            book.bid_size = self._match(book.sells, bid, bid, book.bid_size, now, reports)
         return reports
 
     def cancel(self, order_id: str, now: datetime) -> list[VenueReport]:
         """Cancel a resting order, or report why it cannot be canceled."""
-        working = self._live.get(order_id)
+        working = self._live.pop(order_id, None)
         if working is None:
             reason = self._gone_reason(order_id)
             return [_report("cancel_rejected", order_id, now, reason=reason)]
-        reports: list[VenueReport] = []
-        self._close(working, "canceled", None, now, reports)
-        return reports
+        self._heap_of(working).discard(working)
+        venue_id = working.venue_order_id
+        return [
+            VenueReport(kind="canceled", order_id=order_id, timestamp=now, venue_order_id=venue_id)
+        ]
 
     def replace(self, order_id: str, new: VenueOrder, now: datetime) -> list[VenueReport]:
         """Put ``new`` in place of a resting order, with new time priority."""
@@ -157,16 +118,16 @@ class SimulatedBook:
             return self._amend(working, new, now)
         reports: list[VenueReport] = []
         self._close(working, "replaced", None, now, reports)
-        self._admit(new, now, reports)
-        return reports
+        self._known.add(new.order_id)
+        return self._admit(new, now, reports)
 
     def _amend(self, working: Working, new: VenueOrder, now: datetime) -> list[VenueReport]:
         """Replace in place: same queue position and venue order id, the new id and quantity."""
         old_id = working.order_id
         del self._live[old_id]
-        self._closed.add(old_id)
+        self._known.add(new.order_id)
         working.order, working.order_id = new, new.order_id
-        working.time_in_force, working.remaining = new.time_in_force, new.qty
+        working.remaining = new.qty
         self._live[new.order_id] = working
         venue_id = working.venue_order_id
         return [
@@ -214,42 +175,68 @@ class SimulatedBook:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _admit(self, order: VenueOrder, now: datetime, reports: list[VenueReport]) -> None:
-        self._order_count = seq = self._order_count + 1
-        working = start_working(order, f"{self.venue}-ord-{seq}", seq)
-        reports.append(
-            VenueReport(
-                kind="accepted",
-                order_id=working.order_id,
-                timestamp=now,
-                venue_order_id=working.venue_order_id,
-            )
-        )
-        book = self._symbols.get(order.symbol)
-        if book is None:
-            book = self._symbols[order.symbol] = _Symbol()
-        if working.triggered:
-            self._work(book, working, now, reports)
-        elif book.stop_reached(working):
-            working.triggered = True
-            self._work(book, working, now, reports)
-        else:
-            self._live[working.order_id] = working
-            (book.buy_stops if working.is_buy else book.sell_stops).push(
-                working.stop_priority, working
-            )
+    def _new_book(self, symbol: str) -> SymbolBook:
+        """Start keeping ``symbol``'s quote and orders."""
+        book = self._symbols[symbol] = SymbolBook()
+        return book
 
-    def _work(
-        self, book: _Symbol, working: Working, now: datetime, reports: list[VenueReport]
-    ) -> None:
-        if working.is_buy:
-            available = book.ask_size if working.priority < book.buy_below else 0
+    def _admit(
+        self, order: VenueOrder, now: datetime, reports: list[VenueReport]
+    ) -> list[VenueReport]:
+        """Accept ``order``, fill what is left of the quote, then rest it (or close it)."""
+        self._order_count = seq = self._order_count + 1
+        order_id, venue_id = order.order_id, f"{self._order_prefix}{seq}"
+        limit, is_buy, triggered = order.limit_price, order.side == "buy", order.stop_price is None
+        working = Working(
+            order, order_id, venue_id, order.qty, is_buy, limit is not None, triggered
+        )
+        reports.append(
+            VenueReport(kind="accepted", order_id=order_id, timestamp=now, venue_order_id=venue_id)
+        )
+        book = self._symbols.get(order.symbol) or self._new_book(order.symbol)
+        if not triggered and self._stop_waits(book, working, seq):
+            return reports
+        bound = limit if limit is not None else bound_of(order)
+        if is_buy:
+            available, side = book.ask_size if bound >= book.ask else 0, book.buys
         else:
-            available = book.bid_size if working.priority < book.sell_below else 0
-        time_in_force = working.time_in_force
+            available, side = book.bid_size if bound <= book.bid else 0, book.sells
+        # Most arrivals cannot trade and are not ioc/fok: they go straight to their level.
+        if (available or order.time_in_force in IMMEDIATE) and not self._take(
+            book, working, available, now, reports
+        ):
+            return reports
+        self._live[order_id] = working
+        level = side.levels.get(bound)
+        if level is not None and limit is not None:
+            level.append(working)  # it arrived last, and limits rank last: the back is its place
+        else:
+            side.push(working, bound)
+        return reports
+
+    def _stop_waits(self, book: SymbolBook, working: Working, seq: int) -> bool:
+        """Rest an arriving stop in its heap, or trigger it if the last price has reached it."""
+        if book.stop_reached(working):
+            working.triggered = True
+            return False
+        self._live[working.order_id] = working
+        stops = book.buy_stops if working.is_buy else book.sell_stops
+        stops.push(stop_key(working.order, seq), working)
+        return True
+
+    def _take(
+        self,
+        book: SymbolBook,
+        working: Working,
+        available: int,
+        now: datetime,
+        reports: list[VenueReport],
+    ) -> bool:
+        """Apply fok, fill up to ``available``, apply ioc; tell whether the order still rests."""
+        time_in_force = working.order.time_in_force
         if time_in_force == "fok" and available < working.remaining:
             self._close(working, "canceled", "fok", now, reports)
-            return
+            return False
         if available:
             qty = available if available < working.remaining else working.remaining
             if working.is_buy:
@@ -259,71 +246,71 @@ class SimulatedBook:
                 book.bid_size -= qty
                 self._fill(working, qty, book.bid, now, reports)
             if not working.live:
-                return
+                return False
         if time_in_force == "ioc":
             self._close(working, "canceled", "ioc", now, reports)
-            return
-        self._live[working.order_id] = working
-        working.resting = True
-        heappush((book.buys if working.is_buy else book.sells).entries, (working.priority, working))
+            return False
+        return True
 
-    def _trigger(self, stops: OrderHeap, side: OrderHeap, limit: int) -> None:
+    def _trigger(self, stops: OrderHeap, side: SideLevels, limit: int) -> None:
         entries = stops.entries
         while entries:
-            working = entries[0][1]
-            if working.live and working.stop_priority >= limit:
+            key, working = entries[0]
+            if working.live and key >= limit:
                 return
             heappop(entries)
             if working.live:
                 working.triggered = True
-                side.push(working.priority, working)
+                side.push(working, bound_of(working.order))
             else:
                 stops.dead -= 1
 
     def _match(
         self,
-        side: OrderHeap,
-        limit: int,
+        side: SideLevels,
+        last_key: int,
         price: int,
         size: int,
         now: datetime,
         reports: list[VenueReport],
     ) -> int:
-        """Fill orders with priority below ``limit`` at ``price``, best first; return size left."""
-        entries, live, closed, append = side.entries, self._live, self._closed, reports.append
-        venue = self.venue
-        while size > 0 and entries:
-            priority, working = entries[0]
-            if not working.live:
-                heappop(entries)
-                side.dead -= 1
-                continue
-            if priority >= limit:
-                break
-            remaining = working.remaining
-            qty = remaining if remaining < size else size
-            size -= qty
-            working.remaining = remaining = remaining - qty
-            self._fill_count = count = self._fill_count + 1
-            fill_id = f"{venue}-{count}"
-            order_id = working.order_id
-            append(
-                VenueReport(
-                    kind="fill",
-                    order_id=order_id,
-                    timestamp=now,
-                    fill_id=fill_id,
-                    qty=qty,
-                    price=price,
-                    venue_order_id=working.venue_order_id,
+        """Fill orders on levels keyed up to ``last_key`` at ``price``; return the size left."""
+        keys, levels, live, append = side.keys, side.levels, self._live, reports.append
+        prefix, count, is_buy = self._fill_prefix, self._fill_count, side.is_buy
+        while size and keys and keys[0] <= last_key:
+            bound = -keys[0] if is_buy else keys[0]
+            level = levels[bound]
+            popleft = level.popleft
+            while size and level:
+                working = popleft()
+                if not working.live:
+                    side.dead -= 1
+                    continue
+                qty, order_id = working.remaining, working.order_id
+                if qty > size:
+                    working.remaining, qty, size = qty - size, size, 0
+                    level.appendleft(working)
+                else:
+                    # Done: out of its level and ``_live``, nothing refers to it any more, so
+                    # its remaining and live flag are not worth updating.
+                    size -= qty
+                    del live[order_id]
+                count += 1
+                append(
+                    VenueReport(
+                        kind="fill",
+                        order_id=order_id,
+                        timestamp=now,
+                        fill_id=f"{prefix}{count}",
+                        qty=qty,
+                        price=price,
+                        venue_order_id=working.venue_order_id,
+                    )
                 )
-            )
-            if not remaining:
-                heappop(entries)
-                working.live = False
-                working.resting = False
-                del live[order_id]
-                closed.add(order_id)
+            if not level:
+                heappop(keys)
+                del levels[bound]
+        self._fill_count = count
         return size
 
     def _fill(
@@ -337,7 +324,7 @@ class SimulatedBook:
                 kind="fill",
                 order_id=working.order_id,
                 timestamp=now,
-                fill_id=f"{self.venue}-{self._fill_count}",
+                fill_id=f"{self._fill_prefix}{self._fill_count}",
                 qty=qty,
                 price=price,
                 venue_order_id=working.venue_order_id,
@@ -345,7 +332,6 @@ class SimulatedBook:
         )
         if working.remaining == 0:
             working.live = False
-            self._closed.add(working.order_id)
 
     def _close(
         self,
@@ -355,27 +341,27 @@ class SimulatedBook:
         now: datetime,
         reports: list[VenueReport],
     ) -> None:
-        if working.resting:
+        order_id = working.order_id
+        # Only orders in ``_live`` have an entry in one of their symbol's heaps.
+        if self._live.pop(order_id, None) is not None:
             self._heap_of(working).discard(working)
         working.live = False
-        order_id = working.order_id
-        self._live.pop(order_id, None)
-        self._closed.add(order_id)
         reports.append(
             _report(kind, order_id, now, reason=reason, venue_order_id=working.venue_order_id)
         )
 
-    def _heap_of(self, working: Working) -> OrderHeap:
+    def _heap_of(self, working: Working) -> SideLevels | OrderHeap:
         book = self._symbols[working.order.symbol]
         if working.triggered:
             return book.buys if working.is_buy else book.sells
         return book.buy_stops if working.is_buy else book.sell_stops
 
     def _gone_reason(self, order_id: str) -> str:
-        return "too_late" if order_id in self._closed else "unknown_order"
+        # Only asked about ids that are not live, so a known one has reached a final state.
+        return "too_late" if order_id in self._known else "unknown_order"
 
     def _replace_refusal(self, old: VenueOrder, new: VenueOrder) -> str | None:
-        if new.order_id in self._live or new.order_id in self._closed:
+        if new.order_id in self._known:
             return "duplicate_order_id"
         if new.symbol != old.symbol:
             return "symbol_mismatch"

@@ -1,9 +1,11 @@
-"""Working orders, their priority heaps and the checks an order must pass to be worked.
+"""Working orders, the stop heap and the checks an order must pass to be worked.
 
-Every heap orders entries by an integer key where smaller is better, so one loop serves both
-sides: a buy's key is minus its price bound, a sell's key is its price bound, and an order is
-marketable when its key is at most the threshold the quote sets (minus the ask, or the bid).
-Stop heaps do the same with the stop price against the last price.
+An order's price bound is its limit, else its protection price, else no bound at all. Resting
+orders are ranked by bound (highest buy, lowest sell), then market before limit, then arrival.
+No packed priority is computed per order: each CPython int operation allocates, and packing
+(key, rank, arrival) into one int was a measurable share of an add (docs/benchmarks.md). Stop
+heaps, off the hot path, do pack: the stop price for buys, minus it for sells, above the
+arrival number, smaller triggering first.
 """
 
 from __future__ import annotations
@@ -16,77 +18,85 @@ from agora.execution.venues.reports import VenueOrder
 
 UNBOUNDED = 2**64
 """A price bound beyond any real price: market orders with no limit or protection."""
+NO_FLOOR = -UNBOUNDED
+"""The bound of a sell with no limit: it takes any bid."""
 
 SEQ_BITS = 40
-"""Arrival numbers below 2**40; the bit above holds the rank (market before limit)."""
-KEY_SHIFT = SEQ_BITS + 1
+"""Arrival numbers below 2**40: the low bits of a stop's packed key."""
+SEQ_SPAN = 1 << SEQ_BITS
 
 SIDES = frozenset({"buy", "sell"})
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit"})
 TIMES_IN_FORCE = frozenset({"day", "gtc", "ioc", "fok", "opg", "cls"})
 SESSION_TIMES_IN_FORCE = frozenset({"day", "opg", "cls"})
-_LIMIT_TYPES = frozenset({"limit", "stop_limit"})
-_STOP_TYPES = frozenset({"stop", "stop_limit"})
-_IMMEDIATE = frozenset({"ioc", "fok"})
-# (side, order_type, time_in_force) -> (needs a limit price, needs a stop price)
-_SHAPES = {
-    (side, order_type, time_in_force): (order_type in _LIMIT_TYPES, order_type in _STOP_TYPES)
-    for side in SIDES
-    for order_type in ORDER_TYPES
-    for time_in_force in TIMES_IN_FORCE
-    if not (order_type in _STOP_TYPES and time_in_force in _IMMEDIATE)
+IMMEDIATE = frozenset({"ioc", "fok"})
+# order_type -> (needs a limit price, needs a stop price)
+_NEEDS = {
+    "market": (False, False),
+    "limit": (True, False),
+    "stop": (False, True),
+    "stop_limit": (True, True),
 }
 _COMPACT_AFTER = 64
 
 
-def below(key: int) -> int:
-    """Return the packed priority under which an order's key is at most ``key``."""
-    return (key + 1) << KEY_SHIFT
+def stop_below(key: int) -> int:
+    """Return the packed stop key under which a stop's key is at most ``key``."""
+    return (key + 1) * SEQ_SPAN
 
 
 class Working(msgspec.Struct, gc=False):
     """Hold the mutable state of one order the venue is working.
 
-    ``priority`` packs (key, rank, arrival) into one int so heaps compare a single number; the
-    key is minus the price bound for buys and the price bound for sells. ``stop_priority`` does
-    the same with the stop price (buys) or minus it (sells) against the last price. It holds no
-    reference back to its heap, so it can stay out of the cycle collector (``gc=False``).
+    ``is_limit`` ranks it after market orders of the same price bound. ``order_id`` is always
+    ``order.order_id``, kept here so that a fill need not reach the order. Its arrival number is
+    the tail of ``venue_order_id`` (see ``arrival``). It holds no reference back to its heap, so
+    it can stay out of the cycle collector (``gc=False``).
     """
 
     order: VenueOrder
     order_id: str
     venue_order_id: str
-    time_in_force: str
     remaining: int
     is_buy: bool
-    priority: int
-    stop_priority: int
+    is_limit: bool
     triggered: bool
     live: bool = True
-    resting: bool = False  # has an entry in one of its symbol's heaps
 
 
-def start_working(order: VenueOrder, venue_order_id: str, seq: int) -> Working:
-    """Return the working state of a validated order that arrived ``seq``-th."""
-    limit, stop = order.limit_price, order.stop_price
-    # Market and stop orders go ahead of limits at the same price bound.
-    tail = seq if limit is None else seq | (1 << SEQ_BITS)
-    is_buy = order.side == "buy"
-    if is_buy:
-        bound = limit if limit is not None else order.protection_price
-        priority = (-(bound if bound is not None else UNBOUNDED) << KEY_SHIFT) | tail
-    else:
-        priority = ((limit if limit is not None else -UNBOUNDED) << KEY_SHIFT) | tail
-    stop_key = 0 if stop is None else (stop if is_buy else -stop)
-    stop_priority = (stop_key << KEY_SHIFT) | seq
-    return Working(
-        order, order.order_id, venue_order_id, order.time_in_force, order.qty, is_buy,
-        priority, stop_priority, stop is None,
-    )  # fmt: skip
+def bound_of(order: VenueOrder) -> int:
+    """Return the price bound of a validated order: its limit, else its protection, else none."""
+    limit = order.limit_price
+    if limit is not None:
+        return limit
+    if order.side == "buy":
+        protection = order.protection_price
+        return UNBOUNDED if protection is None else protection
+    return NO_FLOOR
+
+
+def stop_key(order: VenueOrder, seq: int) -> int:
+    """Return the key of a stop in its heap: smaller triggers first, then earlier arrival."""
+    stop = order.stop_price or 0
+    return (stop if order.side == "buy" else -stop) * SEQ_SPAN + seq
+
+
+def arrival(working: Working) -> int:
+    """Return the arrival number of ``working``, the tail of its venue order id."""
+    # Parsed only to place a market order or a triggered stop among older orders of its level;
+    # storing it would give every Working one more int that each fill has to free (a cache miss).
+    return int(working.venue_order_id.rpartition("-")[2])
+
+
+def ranks_before(first: Working, second: Working) -> bool:
+    """Tell whether ``first`` goes ahead of ``second`` in a price level (same bound)."""
+    if first.is_limit != second.is_limit:
+        return second.is_limit
+    return arrival(first) < arrival(second)
 
 
 class OrderHeap:
-    """Keep working orders best first; removals are lazy and compacted when they pile up."""
+    """Keep stop orders best first; removals are lazy and compacted when they pile up."""
 
     __slots__ = ("dead", "entries")
 
@@ -96,13 +106,11 @@ class OrderHeap:
 
     def push(self, priority: int, working: Working) -> None:
         """Add an order under ``priority`` (smaller is better)."""
-        working.resting = True
         heappush(self.entries, (priority, working))
 
     def discard(self, working: Working) -> None:
         """Mark an order gone; its entry is dropped when it reaches the top or on compaction."""
         working.live = False
-        working.resting = False
         self.dead += 1
         if self.dead > _COMPACT_AFTER and self.dead * 2 > len(self.entries):
             self.entries = [entry for entry in self.entries if entry[1].live]
@@ -112,15 +120,38 @@ class OrderHeap:
 
 def invalid_reason(order: VenueOrder) -> str | None:
     """Return why the venue refuses ``order``, or None when it can be worked."""
-    shape = _SHAPES.get((order.side, order.order_type, order.time_in_force))
-    if shape is None:
+    time_in_force, qty, limit = order.time_in_force, order.qty, order.limit_price
+    # One chain for the common case, a well-formed limit order: every check below costs.
+    if (
+        order.order_type == "limit"
+        and order.side in SIDES
+        and time_in_force in TIMES_IN_FORCE
+        and type(qty) is int
+        and qty > 0
+        and order.symbol
+        and type(limit) is int
+        and limit > 0
+        and order.stop_price is None
+        and order.protection_price is None
+    ):
+        return None
+    needs = _NEEDS.get(order.order_type)
+    if (
+        needs is None
+        or order.side not in SIDES
+        or time_in_force not in TIMES_IN_FORCE
+        or (needs[1] and time_in_force in IMMEDIATE)
+    ):
         return _shape_reason(order)
+    return _field_reason(order, *needs)
+
+
+def _field_reason(order: VenueOrder, needs_limit: bool, needs_stop: bool) -> str | None:
     qty = order.qty
     if type(qty) is not int or qty <= 0:
         return "invalid_qty"
     if not order.symbol:
         return "invalid_symbol"
-    needs_limit, needs_stop = shape
     limit, stop = order.limit_price, order.stop_price
     if (type(limit) is not int or limit <= 0) if needs_limit else limit is not None:
         return _price_reason(limit, needs_limit, "limit_price")
